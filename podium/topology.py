@@ -40,6 +40,8 @@ CONTAINER_AUDIT = "audit"  # append-only audit trail, pk /projectId
 CONTAINER_DELIVERIES = "deliveries"  # delivery summaries, pk /projectId
 CONTAINER_HUMAN_TASKS = "humanTasks"  # pending / answered human tasks, pk /projectId
 CONTAINER_PROCESSED_EVENTS = "processedEvents"  # idempotency keys with TTL, pk /projectId
+CONTAINER_PROJECTS = "projects"  # project records (tenantId, name, request), pk /projectId
+COSMOS_PARTITION_KEY = "/projectId"  # every container above
 
 # Blob storage
 ARTIFACTS_CONTAINER = "artifacts"
