@@ -17,6 +17,7 @@ created it first". Cosmos writes are atomic per document: a crash cannot half-wr
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -146,7 +147,9 @@ class CosmosGraphStore(_Base):
                                    "gone (stale etag)") from None
         return str(saved["_etag"])
 
-    def get_snapshot(self, tenant_id: str, project_id: str, flow_id: str) -> tuple[Json, str] | None:
+    def get_snapshot(
+        self, tenant_id: str, project_id: str, flow_id: str
+    ) -> tuple[Json, str] | None:
         doc = self._read(tenant_id, project_id, flow_id)
         return (doc["body"], doc["_etag"]) if doc else None
 
@@ -169,10 +172,9 @@ class CosmosAuditLog(_Base):
         check_id(record["id"], "audit id")
         doc = _envelope(record["tenantId"], record["projectId"], record["id"], record,
                         ts=record["timestamp"])
-        try:
+        # append-only and idempotent: a retried activity re-appends the same id
+        with contextlib.suppress(CosmosResourceExistsError):
             self.c.create_item(doc)
-        except CosmosResourceExistsError:
-            pass  # append-only and idempotent: a retried activity re-appends the same id
 
     def query(
         self,

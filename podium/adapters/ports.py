@@ -76,7 +76,9 @@ class GraphStore(Protocol):
         """
         ...
 
-    def get_snapshot(self, tenant_id: str, project_id: str, flow_id: str) -> tuple[Json, str] | None:
+    def get_snapshot(
+        self, tenant_id: str, project_id: str, flow_id: str
+    ) -> tuple[Json, str] | None:
         """Return ``(snapshot, etag)`` or ``None``."""
         ...
 

@@ -140,8 +140,8 @@ class SqliteGraphStore:
             if etag is None:
                 try:
                     conn.execute(
-                        "INSERT INTO graphs (tenant_id, project_id, flow_id, etag, body, updated_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?)", (*key, new, body, now))
+                        "INSERT INTO graphs (tenant_id, project_id, flow_id, etag, body,"
+                        " updated_at) VALUES (?, ?, ?, ?, ?, ?)", (*key, new, body, now))
                 except sqlite3.IntegrityError:
                     raise ConcurrencyError(
                         f"snapshot {flow_id} of project {project_id} already exists; "
@@ -156,7 +156,9 @@ class SqliteGraphStore:
                         "(stale etag)")
         return new
 
-    def get_snapshot(self, tenant_id: str, project_id: str, flow_id: str) -> tuple[Json, str] | None:
+    def get_snapshot(
+        self, tenant_id: str, project_id: str, flow_id: str
+    ) -> tuple[Json, str] | None:
         row = self.db.conn().execute(
             "SELECT body, etag FROM graphs WHERE tenant_id = ? AND project_id = ? AND flow_id = ?",
             (tenant_id, project_id, flow_id)).fetchone()
@@ -373,5 +375,6 @@ class SqliteProjectStore:
         sql += " ORDER BY created_at DESC, project_id ASC LIMIT ?"
         rows = self.db.conn().execute(sql, (*args, limit + 1)).fetchall()
         items = [json.loads(r[2]) for r in rows[:limit]]
-        token = encode_token([rows[limit - 1][0], rows[limit - 1][1]]) if len(rows) > limit else None
+        last = rows[limit - 1] if len(rows) > limit else None
+        token = encode_token([last[0], last[1]]) if last else None
         return items, token

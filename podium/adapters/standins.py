@@ -13,6 +13,7 @@ nothing under ``node_modules`` is edited.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -42,7 +43,7 @@ rd.default = (account, req, res, params) => {
   catch (err) {
     if (!(err instanceof TypeError)) throw err;
     res.statusCode = 404;
-    return { code: "NotFound", message: "Entity with the specified id does not exist in the system." };
+    return { code: "NotFound", message: "Entity with the specified id does not exist." };
   }
 };
 const server = require("@vercel/cosmosdb-server").createHttpsServer({ keepAlive: true });
@@ -65,10 +66,8 @@ class StandIn:
     def stop(self) -> None:
         """Terminate the process group we started (by PID), then kill if it lingers."""
         if self.process.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.process.wait(timeout=5)
             except subprocess.TimeoutExpired:
