@@ -1,0 +1,157 @@
+"""Event publishers: Azure Service Bus and the local host's embedded broker.
+
+Both stamp the same message: body = the JSON envelope, ``content_type`` application/json,
+``MessageId`` = the event id (Service Bus duplicate detection drops a re-publish from a retried
+activity), ``CorrelationId`` = the trace id, ``Subject`` = the event type, and the application
+properties from :mod:`podium.topology` (tenantId, projectId, agentId, eventType, traceparent) that
+subscription filters (``agentId = '...'``) and the router read. Sessions are not used.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from podium import topology
+from podium.adapters.ports import AdapterError, Json
+
+_PROP_TYPES = (str, int, float, bool)
+_TOPICS = frozenset({topology.ORCHESTRATION_EVENTS_TOPIC, topology.AGENT_TASKS_TOPIC})
+
+
+class PublishError(AdapterError):
+    """The message could not be published (destination missing, broker down, bad property)."""
+
+
+def _props(application_properties: Mapping[str, Any]) -> dict[str, Any]:
+    props = {k: v for k, v in application_properties.items() if v is not None}
+    for key, value in props.items():
+        if not isinstance(value, _PROP_TYPES):
+            raise PublishError(f"application property {key!r} must be str/int/float/bool, "
+                               f"not {type(value).__name__}")
+    return props
+
+
+def _body(envelope: Json) -> str:
+    return json.dumps(envelope, separators=(",", ":"), default=str)
+
+
+class ServiceBusEventPublisher:
+    """Publishes with azure-servicebus; one client, one cached sender per destination.
+
+    Build it with a connection string (``SERVICEBUS_CONNECTION``) or with a fully qualified
+    namespace and a credential (managed identity, the Functions identity-based connection
+    convention ``SERVICEBUS_CONNECTION__fullyQualifiedNamespace``). Senders are created lazily
+    and reused: opening an AMQP link per message costs round trips (CBS auth, attach).
+    """
+
+    def __init__(self, *, connection_string: str | None = None,
+                 fully_qualified_namespace: str | None = None, credential: Any = None) -> None:
+        from azure.servicebus import ServiceBusClient
+
+        if connection_string:
+            self._client = ServiceBusClient.from_connection_string(connection_string)
+        elif fully_qualified_namespace:
+            if credential is None:
+                from azure.identity import DefaultAzureCredential
+
+                credential = DefaultAzureCredential()
+            self._client = ServiceBusClient(fully_qualified_namespace, credential)
+        else:
+            raise PublishError("ServiceBusEventPublisher needs a connection string or a namespace")
+        self._senders: dict[str, Any] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _sender(self, destination: str) -> tuple[Any, threading.Lock]:
+        with self._guard:
+            if destination not in self._senders:
+                if destination in _TOPICS:
+                    sender = self._client.get_topic_sender(destination)
+                else:
+                    sender = self._client.get_queue_sender(destination)
+                self._senders[destination] = sender
+                self._locks[destination] = threading.Lock()
+            return self._senders[destination], self._locks[destination]
+
+    def publish(
+        self,
+        destination: str,
+        envelope: Json,
+        *,
+        message_id: str,
+        correlation_id: str,
+        application_properties: Mapping[str, str],
+        scheduled_enqueue_time: datetime | None = None,
+    ) -> None:
+        from azure.servicebus import ServiceBusMessage
+        from azure.servicebus.exceptions import ServiceBusError
+
+        props = _props(application_properties)
+        message = ServiceBusMessage(
+            _body(envelope), content_type="application/json", message_id=message_id,
+            correlation_id=correlation_id, subject=props.get(topology.PROP_EVENT_TYPE),
+            application_properties=props, scheduled_enqueue_time_utc=scheduled_enqueue_time,
+        )
+        sender, lock = self._sender(destination)
+        try:
+            with lock:  # a sender is not thread-safe; one lock per destination
+                sender.send_messages(message)
+        except ServiceBusError as exc:
+            raise PublishError(f"publishing to {destination!r} failed: "
+                               f"{type(exc).__name__}") from exc
+
+    def close(self) -> None:
+        with self._guard:
+            for sender in self._senders.values():
+                sender.close()
+            self._senders.clear()
+        self._client.close()
+
+
+class LocalBrokerEventPublisher:
+    """Publishes to the local host's embedded broker (``podium.localhost.broker.Broker``)."""
+
+    def __init__(self, broker: Any) -> None:
+        self.broker = broker
+
+    def publish(
+        self,
+        destination: str,
+        envelope: Json,
+        *,
+        message_id: str,
+        correlation_id: str,
+        application_properties: Mapping[str, str],
+        scheduled_enqueue_time: datetime | None = None,
+    ) -> None:
+        from podium.localhost.broker import BrokerError
+
+        props = _props(application_properties)
+        try:
+            self.broker.send(
+                destination, _body(envelope), message_id=message_id,
+                correlation_id=correlation_id, application_properties=props,
+                scheduled_enqueue_time=scheduled_enqueue_time, content_type="application/json",
+                subject=props.get(topology.PROP_EVENT_TYPE),
+            )
+        except BrokerError as exc:
+            raise PublishError(f"publishing to {destination!r} failed: {exc}") from exc
+
+    def close(self) -> None:
+        """The broker belongs to the host, which closes it."""
+
+
+def event_properties(envelope: Json, *, traceparent: str | None = None) -> dict[str, str]:
+    """The standard application properties for an event envelope (missing ones left out)."""
+    fields = {
+        topology.PROP_TENANT_ID: envelope.get("tenantId"),
+        topology.PROP_PROJECT_ID: envelope.get("projectId"),
+        topology.PROP_AGENT_ID: envelope.get("agentId"),
+        topology.PROP_EVENT_TYPE: envelope.get("eventType") or envelope.get("type"),
+        topology.PROP_TRACEPARENT: traceparent or envelope.get("traceparent"),
+    }
+    return {k: str(v) for k, v in fields.items() if v}
