@@ -75,7 +75,11 @@ class _RedactorObject(Protocol):
     def redact(self, text: str) -> str: ...
 
 
-Redactor = Callable[[str], str] | _RedactorObject
+class _ScrubberObject(Protocol):
+    def scrub(self, text: str) -> str: ...
+
+
+Redactor = Callable[[str], str] | _RedactorObject | _ScrubberObject
 
 _redactors: list[Callable[[str], str]] = []
 _redactor_sources: list[Redactor] = []
@@ -89,12 +93,20 @@ def _camel(key: str) -> str:
 
 
 def add_redactor(redactor: Redactor) -> Callable[[], None]:
-    """Register a redactor (a ``str -> str`` callable, or an object with ``redact(str)``).
-
-    The adapters' secret resolver registers one that masks every resolved secret value. Returns
+    """Register a redactor: a ``str -> str`` callable, or an object with ``redact(str)`` or
+    ``scrub(str)`` (the adapters' :class:`podium.adapters.secrets.Redactor`, which masks every
+    resolved secret value). Returns
     a function that unregisters it (handy in tests).
     """
-    fn: Callable[[str], str] = redactor.redact if hasattr(redactor, "redact") else redactor  # type: ignore[union-attr,assignment]
+    fn: Callable[[str], str]
+    for method in ("redact", "scrub"):  # scrub: podium.adapters.secrets.Redactor
+        if callable(getattr(redactor, method, None)):
+            fn = getattr(redactor, method)
+            break
+    else:
+        if not callable(redactor):
+            raise TypeError(f"not a redactor (callable, .redact or .scrub): {redactor!r}")
+        fn = redactor
     with _redactors_lock:
         _redactors.append(fn)
         _redactor_sources.append(redactor)

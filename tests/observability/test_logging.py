@@ -7,6 +7,8 @@ import json
 import logging
 import re
 
+import pytest
+
 from podium.observability import (
     add_redactor,
     bind_context,
@@ -148,3 +150,15 @@ def test_failing_redactor_still_writes_a_json_line(log_stream: io.StringIO) -> N
     log.info("password %s", SECRET)
     (line,) = _lines(log_stream)
     assert line["message"] == "[REDACTION FAILED]" and line["level"] == "INFO"
+
+
+def test_adapters_secret_redactor_plugs_in(log_stream: io.StringIO) -> None:
+    """The real Redactor of resolved secret values (podium.adapters.secrets) masks them here."""
+    secrets_module = pytest.importorskip("podium.adapters.secrets")
+    redactor = secrets_module.Redactor()
+    redactor.register(SECRET)
+    add_redactor(redactor)
+    log.info("db password is %s", SECRET, extra={"cfg": {"pwd": SECRET}})
+    assert SECRET not in log_stream.getvalue()
+    (line,) = _lines(log_stream)
+    assert SECRET not in line["message"] and line["cfg"]["pwd"] != SECRET
