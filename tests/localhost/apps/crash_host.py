@@ -17,7 +17,9 @@ from tests.localhost.apps.crash_app import make_app
 
 def main(db: str, count: int) -> int:
     store = SqliteStore(db)
-    engine = Engine(FunctionIndex.from_app(make_app()), store, options=EngineOptions(thread_count=4))
+    engine = Engine(
+        FunctionIndex.from_app(make_app()), store, options=EngineOptions(thread_count=4)
+    )
     if engine.get_status("crash") is None:
         engine.start_new("crash_fan_out", "crash", count)
     engine.start()
