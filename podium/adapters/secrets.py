@@ -178,8 +178,10 @@ class KeyVaultSecretSource:
 
     def locate(self, tenant_id: str, name: str) -> tuple[str, str]:
         """(vault URL, secret name in that vault) for the tenant's secret."""
-        if tenant_id in self.tenant_vaults:
-            return self.tenant_vaults[tenant_id], name
+        # keyed by tenant id, or by its env-var spelling (KEYVAULT_URL_<TENANT> settings)
+        url = self.tenant_vaults.get(tenant_id) or self.tenant_vaults.get(env_segment(tenant_id))
+        if url:
+            return url, name
         if self.shared_vault_url:
             return self.shared_vault_url, f"{tenant_id}--{name}"
         raise SecretAccessError(f"no Key Vault configured for tenant {tenant_id!r}: set "
@@ -233,6 +235,8 @@ class Redactor(logging.Filter):
     def scrub(self, text: str) -> str:
         pattern = self._pattern
         return pattern.sub(REDACTED, text) if pattern and text else text
+
+    redact = scrub  # the interface podium.observability.add_redactor expects
 
     def scrub_obj(self, obj: Any) -> Any:
         """A copy of a JSON-like object with every registered value replaced."""
