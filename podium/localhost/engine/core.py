@@ -53,6 +53,7 @@ from podium.localhost.engine.model import (
     WorkItem,
     WriteBatch,
 )
+from podium.localhost.engine.sessions import ExtendedSessions, FullReplay, Invoker
 from podium.localhost.engine.store import DurableStore
 from podium.localhost.functions import FunctionIndex
 
@@ -92,6 +93,11 @@ class EngineOptions:
     max_concurrent_orchestrations: int = 100
     thread_count: int | None = None
     entity_batch_size: int = 1000
+    # Keep each orchestration's SDK replay state between episodes (see sessions.py);
+    # verify_sessions also replays fully every time and fails loudly on any difference.
+    extended_sessions: bool = True
+    session_capacity: int = 10_000
+    verify_sessions: bool = False
 
 
 class Engine:
@@ -132,7 +138,12 @@ class Engine:
         subscribe = getattr(self.clock, "subscribe", None)
         if subscribe is not None:
             self._unsubscribe = subscribe(self._wake_up)
-        self._svc = Services(index, self._new_id, self._instance_status)
+        self._invoker: Invoker = (
+            ExtendedSessions(self.options.session_capacity, self.options.verify_sessions)
+            if self.options.extended_sessions
+            else FullReplay()
+        )
+        self._svc = Services(index, self._new_id, self._instance_status, self._invoker)
         logcontext.install()
         self._recover()
 
@@ -291,6 +302,7 @@ class Engine:
                 self._running.discard(rec.instance_id)
                 current = self._instances.get(rec.instance_id)
                 if current is None or current.version != version:
+                    self._invoker.forget(rec.instance_id)
                     self._reset_wake(rec.instance_id)  # terminated / suspended meanwhile
                     continue
                 batch.merge(result.batch)
@@ -372,6 +384,7 @@ class Engine:
         inbox = self._inbox.get(instance_id, [])
         del inbox[: len(consumed)]
         if result.finished:
+            self._invoker.forget(instance_id)
             self._instances.pop(instance_id, None)
             self._histories.pop(instance_id, None)
             self._inbox.pop(instance_id, None)
@@ -380,6 +393,7 @@ class Engine:
         else:
             self._instances[instance_id] = rec
             self._histories[instance_id] = result.history
+            self._invoker.committed(instance_id, rec.execution_id, len(result.history))
         self._cancelled_timers.update(result.cancelled_timers)
         for child in result.new_instances:
             self._instances[child.instance_id] = child
@@ -602,6 +616,7 @@ class Engine:
             for name in ("_histories", "_inbox", "_wake", "_ready"):
                 getattr(self, name).pop(instance_id, None)
             self._instances.pop(instance_id, None)
+            self._invoker.forget(instance_id)
             for msg in batch.add_messages:
                 self._deliver(msg)
             self._cond.notify_all()

@@ -21,9 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from podium.localhost.api import FunctionInfo, RuntimeStatus, UnknownFunction
+from podium.localhost.api import RuntimeStatus, UnknownFunction
 from podium.localhost.engine import history as h
-from podium.localhost.engine import logcontext
 from podium.localhost.engine.model import (
     EntityOp,
     InstanceRecord,
@@ -32,12 +31,17 @@ from podium.localhost.engine.model import (
     WorkItem,
     WriteBatch,
 )
+from podium.localhost.engine.sessions import (
+    FullReplay,
+    Invoker,
+    build_context,
+    invoke_orchestrator,
+)
 from podium.localhost.engine.store import ts
 from podium.localhost.functions import FunctionIndex
 
 log = logging.getLogger("podium.localhost.engine")
 
-OUT_OF_PROC_MARKER = "$OutOfProcData$:"
 SEQ_ACTIONS = {
     h.CALL_ACTIVITY,
     h.CALL_ACTIVITY_WITH_RETRY,
@@ -92,6 +96,7 @@ class Services:
     index: FunctionIndex
     new_id: Callable[[], int]
     instance_status: Callable[[str], RuntimeStatus | None]
+    invoke: Invoker = field(default_factory=FullReplay)
 
 
 def _signature(action: dict[str, Any]) -> list[Any]:
@@ -125,43 +130,6 @@ def _atomic(action: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def build_context(rec: InstanceRecord, history: list[str]) -> str:
-    """The orchestrator context JSON the SDK's ``Orchestrator.create`` wrapper expects."""
-    parent = rec.parent["instance_id"] if rec.parent else None
-    return (
-        '{"history":['
-        + ",".join(history)
-        + '],"input":'
-        + json.dumps(rec.input)
-        + ',"instanceId":'
-        + json.dumps(rec.instance_id)
-        + ',"isReplaying":false,"parentInstanceId":'
-        + json.dumps(parent)
-        + ',"upperSchemaVersion":1,"upperSchemaVersionNew":2,'
-        '"maximumShortTimerDuration":"6.00:00:00",'
-        '"longRunningTimerIntervalDuration":"3.00:00:00",'
-        '"defaultHttpAsyncRequestSleepTimeMillseconds":30000}'
-    )
-
-
-def invoke_orchestrator(fi: FunctionInfo, context_json: str) -> tuple[dict[str, Any], str | None]:
-    """Run the SDK once. Returns (state, failure message or None)."""
-    assert fi.user_function is not None
-    with logcontext.invocation(fi.name):
-        try:
-            return json.loads(fi.user_function(context_json)), None
-        except Exception as exc:  # noqa: BLE001 - user code failure is data here
-            text = str(exc)
-            if OUT_OF_PROC_MARKER in text:
-                message, _, data = text.partition(OUT_OF_PROC_MARKER)
-                try:
-                    state = json.loads(data)
-                except ValueError:
-                    state = {}
-                return state, message.rstrip("\n") or type(exc).__name__
-            return {}, f"{type(exc).__name__}: {text}"
 
 
 class Episode:
@@ -427,7 +395,7 @@ class Episode:
         if fi is None:
             return self._fail(f"no orchestrator function named '{rec.name}'", None, delivered)
         new_texts = [json.dumps(ev, separators=(",", ":")) for ev in delivered]
-        state, failure = invoke_orchestrator(fi, build_context(rec, self.history + new_texts))
+        state, failure = self.svc.invoke(fi, rec, self.history, new_texts, delivered)
         if failure is not None:
             message = f"Orchestrator function '{rec.name}' failed: {failure}"
             return self._fail(message, state.get("error"), delivered)
@@ -678,3 +646,6 @@ def started_event(rec: InstanceRecord, now: datetime) -> dict[str, Any]:
         Input=rec.input,
         OrchestrationInstance={"InstanceId": rec.instance_id, "ExecutionId": rec.execution_id},
     )
+
+
+__all__ = ["Episode", "EpisodeResult", "Services", "build_context", "invoke_orchestrator"]

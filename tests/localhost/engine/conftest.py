@@ -40,7 +40,12 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     store = SqliteStore(tmp_path / "hub.db")
     clock = VirtualClock()
-    engine = Engine(FunctionIndex.from_app(make_app()), store, clock, EngineOptions(thread_count=4))
+    engine = Engine(
+        FunctionIndex.from_app(make_app()),
+        store,
+        clock,
+        EngineOptions(thread_count=4, verify_sessions=True),
+    )
     yield Harness(engine, clock, store)
     engine.stop()
     store.close()

@@ -9,8 +9,10 @@ from datetime import timedelta
 import pytest
 
 from podium.localhost.api import InstanceQuery, RuntimeStatus, UnknownFunction
+from podium.localhost.engine import Engine
 from podium.localhost.engine import history as h
 from podium.localhost.engine.episode import build_context, invoke_orchestrator
+from podium.localhost.functions import FunctionIndex
 from tests.localhost.apps import all_actions
 from tests.localhost.engine.conftest import Harness
 
@@ -72,9 +74,16 @@ def test_non_determinism_fails_naming_the_action(harness: Harness) -> None:
         iid = harness.engine.start_new("nondeterministic")
         harness.engine.run_until_idle()
         assert harness.engine.get_status(iid).runtime_status == RuntimeStatus.Running
-        all_actions.FLAGS["first_activity"] = "add"  # the code changed under a running instance
-        harness.engine.raise_event(iid, "continue", 1)
-        state = harness.run(iid)
+        # the code changes under a running instance, and the host restarts on the same store
+        harness.engine.stop()
+        all_actions.FLAGS["first_activity"] = "add"
+        restarted = Engine(
+            FunctionIndex.from_app(all_actions.make_app()), harness.store, harness.clock
+        )
+        restarted.raise_event(iid, "continue", 1)
+        assert restarted.run_until_idle()
+        state = restarted.get_status(iid)
+        restarted.stop()
     finally:
         all_actions.FLAGS["first_activity"] = "hello"
     assert state.runtime_status == RuntimeStatus.Failed

@@ -1,0 +1,68 @@
+"""Extended sessions: replay state kept between episodes equals a full replay."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from podium.localhost.api import RuntimeStatus
+from podium.localhost.clock import VirtualClock
+from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.engine.sessions import ExtendedSessions
+from podium.localhost.functions import FunctionIndex
+from tests.localhost.apps.all_actions import make_app
+from tests.localhost.engine.conftest import Harness
+
+
+def _run_all_actions(tmp_path: Path, name: str, **options: object) -> tuple[object, Engine]:
+    clock = VirtualClock()
+    engine = Engine(
+        FunctionIndex.from_app(make_app()),
+        SqliteStore(tmp_path / f"{name}.db"),
+        clock,
+        EngineOptions(thread_count=4, **options),  # type: ignore[arg-type]
+    )
+    harness = Harness(engine, clock, engine.store)  # type: ignore[arg-type]
+    iid = engine.start_new("all_actions", name)
+    engine.raise_event(iid, "approval", "yes")
+    state = harness.run(iid)
+    engine.stop()
+    return state.output, engine
+
+
+def test_sessions_are_used_and_verified_equal_to_full_replay(harness: Harness) -> None:
+    iid = harness.engine.start_new("chain", input=20)
+    state = harness.run(iid)
+    assert state.output == sum(range(20))
+    invoker = harness.engine._invoker
+    assert isinstance(invoker, ExtendedSessions) and invoker.verify
+    assert invoker.hits >= 19  # every step after the first continued the session
+    assert invoker.misses == 1
+
+
+def test_same_result_with_and_without_sessions(tmp_path: Path) -> None:
+    with_sessions, _ = _run_all_actions(tmp_path, "s1", verify_sessions=True)
+    without, engine = _run_all_actions(tmp_path, "s2", extended_sessions=False)
+    assert not isinstance(engine._invoker, ExtendedSessions)
+    strip = {"caught", "child"}  # these embed instance-specific ids / tracebacks
+    assert {k: v for k, v in with_sessions.items() if k not in strip} == {
+        k: v for k, v in without.items() if k not in strip
+    }
+
+
+def test_evicted_session_falls_back_to_full_replay(tmp_path: Path) -> None:
+    clock = VirtualClock()
+    engine = Engine(
+        FunctionIndex.from_app(make_app()),
+        SqliteStore(tmp_path / "hub.db"),
+        clock,
+        EngineOptions(thread_count=4, session_capacity=1, verify_sessions=True),
+    )
+    ids = [engine.start_new("chain", input=6) for _ in range(3)]
+    assert engine.run_until_idle()
+    for iid in ids:
+        state = engine.get_status(iid)
+        assert (state.runtime_status, state.output) == (RuntimeStatus.Completed, 15)
+    invoker = engine._invoker
+    assert isinstance(invoker, ExtendedSessions)
+    assert invoker.misses > 3  # sessions were evicted and rebuilt by full replay
+    engine.stop()
