@@ -74,3 +74,31 @@ def cosmos_stores(
         processed_events=c.CosmosProcessedEvents(db), projects=c.CosmosProjectStore(db),
         kind="cosmos", _close=client.close,
     )
+
+
+@dataclass
+class GraphAuditStores:
+    """Graph snapshots + audit only (the backends that implement just these two)."""
+
+    graphs: GraphStore
+    audit: AuditLog
+    kind: str
+    _close: Callable[[], None] = field(default=lambda: None, repr=False)
+
+    def close(self) -> None:
+        self._close()
+
+
+def table_stores(connection_string: str, *, create_tables: bool = False,
+                 table_prefix: str = "podium") -> GraphAuditStores:
+    """Azure Table Storage (Azurite) graph + audit stores."""
+    from azure.data.tables import TableServiceClient
+
+    from podium.adapters.table_store import TableAuditLog, TableGraphStore
+
+    service = TableServiceClient.from_connection_string(connection_string)
+    return GraphAuditStores(
+        graphs=TableGraphStore(service, table=f"{table_prefix}Graphs", create=create_tables),
+        audit=TableAuditLog(service, table=f"{table_prefix}Audit", create=create_tables),
+        kind="tables", _close=service.close,
+    )

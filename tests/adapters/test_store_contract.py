@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,7 +20,7 @@ from podium.adapters.ports import (
     ValidationError,
     update_snapshot,
 )
-from podium.adapters.stores import RecordStores, cosmos_stores, sqlite_stores
+from podium.adapters.stores import RecordStores, cosmos_stores, sqlite_stores, table_stores
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
@@ -33,14 +34,30 @@ def cosmos_set(cosmos_emulator) -> Iterator[RecordStores]:  # type: ignore[no-un
     stores.close()
 
 
-@pytest.fixture(params=["sqlite", "cosmos"])
-def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStores]:
-    if request.param == "sqlite":
+def _backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    if kind == "sqlite":
         s = sqlite_stores(tmp_path)
         yield s
         s.close()
-    else:
+    elif kind == "cosmos":
         yield request.getfixturevalue("cosmos_set")
+    else:
+        azurite = request.getfixturevalue("azurite")
+        t = table_stores(azurite.connection_string, create_tables=True,
+                         table_prefix=f"t{uuid.uuid4().hex[:8]}")
+        yield t
+        t.close()
+
+
+@pytest.fixture(params=["sqlite", "cosmos"])
+def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RecordStores]:
+    yield from _backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "cosmos", "tables"])
+def ga(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Backends of the graph + audit ports (Azure Tables implements only these two)."""
+    yield from _backend(request.param, request, tmp_path)
 
 
 def ids() -> tuple[str, str]:
@@ -56,9 +73,9 @@ def audit_record(tenant: str, project: str, n: int, **extra: str) -> dict:
 
 # --- graphs ---------------------------------------------------------------------------------
 
-def test_snapshot_create_get_replace(stores: RecordStores) -> None:
+def test_snapshot_create_get_replace(ga: RecordStores) -> None:
     t, p = ids()
-    g = stores.graphs
+    g = ga.graphs
     assert g.get_snapshot(t, p, "main") is None
     e1 = g.save_snapshot(t, p, "main", {"nodes": [1]})
     assert g.get_snapshot(t, p, "main") == ({"nodes": [1]}, e1)
@@ -67,9 +84,9 @@ def test_snapshot_create_get_replace(stores: RecordStores) -> None:
     assert g.get_snapshot(t, p, "main") == ({"nodes": [1, 2]}, e2)
 
 
-def test_snapshot_stale_etag_and_double_create_raise(stores: RecordStores) -> None:
+def test_snapshot_stale_etag_and_double_create_raise(ga: RecordStores) -> None:
     t, p = ids()
-    g = stores.graphs
+    g = ga.graphs
     e1 = g.save_snapshot(t, p, "f", {"v": 1})
     g.save_snapshot(t, p, "f", {"v": 2}, etag=e1)
     with pytest.raises(ConcurrencyError):
@@ -81,24 +98,24 @@ def test_snapshot_stale_etag_and_double_create_raise(stores: RecordStores) -> No
     assert g.get_snapshot(t, p, "f")[0] == {"v": 2}  # type: ignore[index]
 
 
-def test_snapshot_tenant_isolation(stores: RecordStores) -> None:
+def test_snapshot_tenant_isolation(ga: RecordStores) -> None:
     t, p = ids()
     other = f"{t}-other"
-    stores.graphs.save_snapshot(t, p, "f", {"secret": "mine"})
-    assert stores.graphs.get_snapshot(other, p, "f") is None
-    assert stores.graphs.list_snapshots(other, p) == ([], None)
+    ga.graphs.save_snapshot(t, p, "f", {"secret": "mine"})
+    assert ga.graphs.get_snapshot(other, p, "f") is None
+    assert ga.graphs.list_snapshots(other, p) == ([], None)
     # the other tenant can have its own snapshot with the same project and flow ids
-    stores.graphs.save_snapshot(other, p, "f", {"secret": "theirs"})
-    assert stores.graphs.get_snapshot(t, p, "f")[0] == {"secret": "mine"}  # type: ignore[index]
+    ga.graphs.save_snapshot(other, p, "f", {"secret": "theirs"})
+    assert ga.graphs.get_snapshot(t, p, "f")[0] == {"secret": "mine"}  # type: ignore[index]
 
 
-def test_snapshot_listing_pages_with_continuation(stores: RecordStores) -> None:
+def test_snapshot_listing_pages_with_continuation(ga: RecordStores) -> None:
     t, p = ids()
     for i in range(7):
-        stores.graphs.save_snapshot(t, p, f"flow-{i}", {"i": i})
+        ga.graphs.save_snapshot(t, p, f"flow-{i}", {"i": i})
     seen, token, pages = [], None, 0
     while True:
-        items, token = stores.graphs.list_snapshots(t, p, continuation=token, limit=3)
+        items, token = ga.graphs.list_snapshots(t, p, continuation=token, limit=3)
         seen += [it["flowId"] for it in items]
         pages += 1
         assert all(it["etag"] for it in items)
@@ -108,13 +125,13 @@ def test_snapshot_listing_pages_with_continuation(stores: RecordStores) -> None:
     assert pages >= 3
 
 
-def test_concurrent_read_modify_write_loses_no_update(stores: RecordStores) -> None:
+def test_concurrent_read_modify_write_loses_no_update(ga: RecordStores) -> None:
     t, p = ids()
-    stores.graphs.save_snapshot(t, p, "counter", {"n": 0})
+    ga.graphs.save_snapshot(t, p, "counter", {"n": 0})
 
     def bump() -> None:
         for _ in range(5):
-            update_snapshot(stores.graphs, t, p, "counter", lambda s: {"n": s["n"] + 1},
+            update_snapshot(ga.graphs, t, p, "counter", lambda s: {"n": s["n"] + 1},
                             attempts=100)
 
     threads = [threading.Thread(target=bump) for _ in range(4)]
@@ -122,49 +139,49 @@ def test_concurrent_read_modify_write_loses_no_update(stores: RecordStores) -> N
         th.start()
     for th in threads:
         th.join()
-    assert stores.graphs.get_snapshot(t, p, "counter")[0] == {"n": 20}  # type: ignore[index]
+    assert ga.graphs.get_snapshot(t, p, "counter")[0] == {"n": 20}  # type: ignore[index]
 
 
 # --- audit ----------------------------------------------------------------------------------
 
-def test_audit_append_query_filters_and_paging(stores: RecordStores) -> None:
+def test_audit_append_query_filters_and_paging(ga: RecordStores) -> None:
     t, p = ids()
     for n in range(10):
         extra = {"taskId": "task-a", "agentId": "qa-agent"} if n % 2 else {}
-        stores.audit.append(audit_record(t, p, n, **extra))
-    stores.audit.append(audit_record(t, p, 3, **{"taskId": "task-a", "agentId": "qa-agent"}))
-    stores.audit.append({**audit_record(t, p, 50), "traceId": "tr-2", "type": "SecretAccessed"})
+        ga.audit.append(audit_record(t, p, n, **extra))
+    ga.audit.append(audit_record(t, p, 3, **{"taskId": "task-a", "agentId": "qa-agent"}))
+    ga.audit.append({**audit_record(t, p, 50), "traceId": "tr-2", "type": "SecretAccessed"})
 
-    all_items, token = stores.audit.query(t, p, limit=100)
+    all_items, token = ga.audit.query(t, p, limit=100)
     assert token is None
     assert [r["id"] for r in all_items] == [f"a{n:04d}" for n in (*range(10), 50)]
     assert all_items[0]["details"] == {"n": 0}
 
-    by_task, _ = stores.audit.query(t, p, task_id="task-a")
+    by_task, _ = ga.audit.query(t, p, task_id="task-a")
     assert [r["id"] for r in by_task] == ["a0001", "a0003", "a0005", "a0007", "a0009"]
-    assert stores.audit.query(t, p, agent_id="qa-agent", task_id="task-a")[0] == by_task
-    assert [r["id"] for r in stores.audit.query(t, p, trace_id="tr-2")[0]] == ["a0050"]
-    assert [r["id"] for r in stores.audit.query(t, p, type="SecretAccessed")[0]] == ["a0050"]
+    assert ga.audit.query(t, p, agent_id="qa-agent", task_id="task-a")[0] == by_task
+    assert [r["id"] for r in ga.audit.query(t, p, trace_id="tr-2")[0]] == ["a0050"]
+    assert [r["id"] for r in ga.audit.query(t, p, type="SecretAccessed")[0]] == ["a0050"]
 
     paged, token = [], None
     while True:
-        items, token = stores.audit.query(t, p, trace_id="tr-1", continuation=token, limit=4)
+        items, token = ga.audit.query(t, p, trace_id="tr-1", continuation=token, limit=4)
         paged += [r["id"] for r in items]
         if token is None:
             break
     assert paged == [f"a{n:04d}" for n in range(10)]
-    assert stores.audit.query(f"{t}x", p) == ([], None)
+    assert ga.audit.query(f"{t}x", p) == ([], None)
 
 
-def test_audit_rejects_incomplete_records(stores: RecordStores) -> None:
+def test_audit_rejects_incomplete_records(ga: RecordStores) -> None:
     t, p = ids()
     bad = audit_record(t, p, 1)
     del bad["traceId"]
     with pytest.raises(ValidationError, match="traceId"):
-        stores.audit.append(bad)
+        ga.audit.append(bad)
     with pytest.raises(ValidationError):
-        stores.audit.append({**audit_record(t, p, 2), "id": "a/b"})
-    assert stores.audit.query(t, p) == ([], None)
+        ga.audit.append({**audit_record(t, p, 2), "id": "a/b"})
+    assert ga.audit.query(t, p) == ([], None)
 
 
 # --- human tasks ----------------------------------------------------------------------------
