@@ -11,7 +11,8 @@ Sources, in order of precedence (highest first):
 Function keys. The Functions host authorises ``function`` / ``admin`` HTTP triggers and the
 Durable HTTP API with keys. Locally we never fall back to a well-known default key (anyone on
 the machine could use it, and it would leak into scripts): ``PODIUM_FUNCTION_KEY`` and
-``PODIUM_MASTER_KEY`` may be set; when they are not, a random key pair is generated once and
+``PODIUM_MASTER_KEY`` (and ``PODIUM_DURABLE_KEY``, the Durable HTTP API's system key) may be set;
+when they are not, a random key pair is generated once and
 kept in ``<data dir>/host-keys.json`` (mode 0600), like the Functions host keeps generated keys
 in its storage. The host prints the keyed URLs at start, and the CLI reads the same file.
 
@@ -34,6 +35,7 @@ DEFAULT_MAX_ORCHESTRATORS = 10
 DEFAULT_THREAD_COUNT = 16
 FUNCTION_KEY_SETTING = "PODIUM_FUNCTION_KEY"
 MASTER_KEY_SETTING = "PODIUM_MASTER_KEY"
+DURABLE_KEY_SETTING = "PODIUM_DURABLE_KEY"
 DATA_DIR_SETTING = "PODIUM_DATA_DIR"
 KEYS_FILE = "host-keys.json"
 
@@ -59,6 +61,8 @@ class HostSettings:
     worker_process_count: int
     function_key: str = field(repr=False, default="")
     master_key: str = field(repr=False, default="")
+    durable_key: str = field(repr=False, default="")  # the Durable extension's "systemKey"
+    route_prefix: str = "api"  # host.json extensions.http.routePrefix
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """An app setting (environment first, then local.settings.json Values)."""
@@ -165,11 +169,17 @@ def load_settings(
 
     function_key = values.get(FUNCTION_KEY_SETTING, "")
     master_key = values.get(MASTER_KEY_SETTING, "")
-    if not function_key or not master_key:
+    durable_key = values.get(DURABLE_KEY_SETTING, "")
+    if not function_key or not master_key or not durable_key:
         generated = _generated_keys(data_path)
         function_key = function_key or generated["functionKey"]
         master_key = master_key or generated["masterKey"]
+        durable_key = durable_key or generated["durableKey"]
 
+    http_ext = extensions.get("http") or {}
+    route_prefix = http_ext.get("routePrefix", "api") if isinstance(http_ext, dict) else None
+    if not isinstance(route_prefix, str):
+        raise SettingsError(f"{host_path}: extensions.http.routePrefix: expected a string")
     where_sb = f"{host_path}: extensions.serviceBus"
     return HostSettings(
         app_dir=app_dir,
@@ -204,23 +214,38 @@ def load_settings(
         ),
         function_key=function_key,
         master_key=master_key,
+        durable_key=durable_key,
+        route_prefix=route_prefix.strip("/"),
     )
+
+
+_KEY_NAMES = ("functionKey", "masterKey", "durableKey")
 
 
 def _generated_keys(data_dir: Path) -> dict[str, str]:
     """Read, or create once, the random host keys kept in the data directory."""
     path = data_dir / KEYS_FILE
-    if path.exists():
-        keys = _read_json(path)
-        if isinstance(keys.get("functionKey"), str) and isinstance(keys.get("masterKey"), str):
-            return keys
-        raise SettingsError(f"{path}: expected functionKey and masterKey strings")
+    keys: dict[str, Any] = _read_json(path) if path.exists() else {}
+    for name in _KEY_NAMES:
+        if name in keys and not (isinstance(keys[name], str) and keys[name]):
+            raise SettingsError(f"{path}: {name}: expected a non-empty string")
+    if all(name in keys for name in _KEY_NAMES):
+        return keys
+    for name in _KEY_NAMES:
+        keys.setdefault(name, secrets.token_urlsafe(24))
     data_dir.mkdir(parents=True, exist_ok=True)
-    keys = {"functionKey": secrets.token_urlsafe(24), "masterKey": secrets.token_urlsafe(24)}
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(keys, fh)
+    os.replace(tmp, path)  # atomic: a reader never sees half a file
     return keys
+
+
+def read_host_keys(data_dir: Path) -> dict[str, str]:
+    """The generated keys of a data directory, for the CLI (empty when none were made)."""
+    path = data_dir / KEYS_FILE
+    return _read_json(path) if path.exists() else {}
 
 
 def export_values(settings: HostSettings, environ: MutableMapping[str, str] | None = None) -> None:

@@ -167,6 +167,11 @@ class Broker:
         self._db.executescript(_SCHEMA)
         self._load_filters()
 
+    @property
+    def clock(self) -> Any:
+        """The clock the broker reads (locks, schedules, duplicate windows)."""
+        return self._clock
+
     # -- entities ---------------------------------------------------------------------------
 
     def apply_topology(self, topology: Topology) -> None:

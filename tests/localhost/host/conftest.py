@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from podium.localhost.testing import podium_host  # noqa: F401  (the fixture under test)
+
+APPS = Path(__file__).parent / "apps"
+BASIC_APP = APPS / "basic"
+FUNCTION_KEY, MASTER_KEY, DURABLE_KEY = "fk-test", "mk-test", "dk-test"
+
 
 class ManualClock:
-    """A clock the test moves by hand (the host's VirtualClock lives in the engine package)."""
+    """A clock the broker tests move by hand."""
 
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2030, 1, 1, tzinfo=UTC)
