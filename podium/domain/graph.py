@@ -257,8 +257,12 @@ class ExecutionGraph:
         return out
 
     def in_progress_tasks(self) -> list[OrchestrationTask]:
-        """Tasks currently InProgress, in the order they were started."""
-        return [self._tasks[tid] for tid in self._in_progress]
+        """Tasks currently InProgress, in declaration order (the same after a JSON round trip,
+        unlike start order)."""
+        return [self._tasks[tid] for tid in self._active_ids()]
+
+    def _active_ids(self) -> list[str]:
+        return sorted(self._in_progress, key=self._index.__getitem__)
 
     def in_flight_by_agent(self) -> dict[str, int]:
         """InProgress agent tasks per agent id (human tasks excluded), for scheduling limits."""
@@ -301,8 +305,8 @@ class ExecutionGraph:
     def progress(self) -> dict[str, Any]:
         """Progress summary in the seed's shape, with a few extra counters.
 
-        ``activeTasks`` are InProgress task ids; ``blockedTasks`` are Pending task ids held
-        back by a failure (see :meth:`blocked_tasks`).
+        ``activeTasks`` are InProgress task ids and ``blockedTasks`` Pending task ids held back
+        by a failure (see :meth:`blocked_tasks`), both in declaration order.
         """
         c = self._counts
         return {
@@ -316,7 +320,7 @@ class ExecutionGraph:
                 "pending": c[S.PENDING],
                 "ready": c[S.READY],
             },
-            "activeTasks": list(self._in_progress),
+            "activeTasks": self._active_ids(),
             "blockedTasks": self.blocked_tasks(),
         }
 
