@@ -1,0 +1,224 @@
+"""Agent task and result messages, as plain dicts in the normalized envelope of the seed.
+
+Why dicts and not the domain's pydantic contracts: the agent SDK must run as its own process
+next to any transport, so it keeps its own small, strict parser with no dependency on the
+orchestration core. The shapes are exactly those the orchestrators publish and consume:
+
+    envelope: {eventType, eventId, traceId, tenantId, projectId, source, timestamp, payload,
+               origin?, microserviceId?}
+
+Result event ids are derived from (eventType, taskId, traceId, attempt), so a result that is
+sent twice carries the same eventId and any event-id de-duplication downstream sees it as the
+redelivery it is.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+TASK_SCHEDULED = "AgentTaskScheduled"
+TASK_ACKNOWLEDGED = "AgentTaskAcknowledged"
+TASK_COMPLETED = "AgentTaskCompleted"
+TASK_FAILED = "AgentTaskFailed"
+
+ENVELOPE_KEYS = ("eventType", "eventId", "traceId", "tenantId", "projectId", "source",
+                 "timestamp", "payload")
+TASK_PAYLOAD_KEYS = ("taskId", "taskType", "agentId", "attempt", "phase", "flowId", "inputs",
+                     "config", "workspace", "timeoutSec")
+
+# A namespace of our own, so result ids never collide with ids minted elsewhere.
+_RESULT_NAMESPACE = uuid.UUID("4f1c2c3e-7a0b-4d8e-9a55-0d1f5e0c9b21")
+
+
+class InvalidTaskMessage(ValueError):
+    """The message is not a well-formed AgentTaskScheduled envelope.
+
+    ``attributable`` is True when taskId/traceId/agentId could be read, so a Failed answer can
+    still be addressed to the waiting orchestration; otherwise the message can only be
+    dead-lettered.
+    """
+
+    def __init__(self, message: str, attributable: bool = False) -> None:
+        super().__init__(message)
+        self.attributable = attributable
+
+
+@dataclass(frozen=True)
+class AgentTask:
+    """One scheduled agent task, parsed and validated from its envelope."""
+
+    task_id: str
+    task_type: str
+    agent_id: str
+    attempt: int
+    phase: str
+    flow_id: str
+    inputs: dict[str, Any]
+    config: dict[str, Any]
+    workspace: Path
+    timeout_sec: float
+    trace_id: str
+    tenant_id: str
+    project_id: str
+    event_id: str
+    origin: Any = None
+    microservice_id: str | None = None
+    envelope: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def idempotency_key(self) -> str:
+        """taskId + traceId + attempt: a retry is new work, a redelivery is not."""
+        return f"{self.task_id}|{self.trace_id}|{self.attempt}"
+
+
+def _require_str(obj: dict[str, Any], key: str, where: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidTaskMessage(f"{where}.{key} must be a non-empty string")
+    return value
+
+
+def parse_task(envelope: Any) -> AgentTask:
+    """Validate an AgentTaskScheduled envelope; raise InvalidTaskMessage with a clear reason."""
+    if not isinstance(envelope, dict):
+        raise InvalidTaskMessage("envelope must be a JSON object")
+    if envelope.get("eventType") != TASK_SCHEDULED:
+        raise InvalidTaskMessage(
+            f"eventType must be {TASK_SCHEDULED!r}, got {envelope.get('eventType')!r}")
+    missing = [k for k in ENVELOPE_KEYS if k not in envelope]
+    if missing:
+        raise InvalidTaskMessage(f"envelope is missing {', '.join(missing)}")
+    payload = envelope["payload"]
+    if not isinstance(payload, dict):
+        raise InvalidTaskMessage("payload must be a JSON object")
+    for key in ("traceId", "tenantId", "projectId", "eventId"):
+        _require_str(envelope, key, "envelope")
+    task_id = _require_str(payload, "taskId", "payload")
+    agent_id = _require_str(payload, "agentId", "payload")
+    # From here on the task is attributable: a Failed answer can reach its orchestration.
+    try:
+        missing = [k for k in TASK_PAYLOAD_KEYS if k not in payload]
+        if missing:
+            raise InvalidTaskMessage(f"payload is missing {', '.join(missing)}")
+        task_type = _require_str(payload, "taskType", "payload")
+        attempt = payload["attempt"]
+        if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+            raise InvalidTaskMessage("payload.attempt must be an integer >= 1")
+        for key in ("inputs", "config"):
+            if not isinstance(payload[key], dict):
+                raise InvalidTaskMessage(f"payload.{key} must be a JSON object")
+        workspace = _require_str(payload, "workspace", "payload")
+        if not Path(workspace).is_absolute():
+            raise InvalidTaskMessage("payload.workspace must be an absolute path")
+        timeout = payload["timeoutSec"]
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise InvalidTaskMessage("payload.timeoutSec must be a positive number")
+        phase = payload["phase"] if isinstance(payload["phase"], str) else ""
+        flow_id = payload["flowId"] if isinstance(payload["flowId"], str) else ""
+    except InvalidTaskMessage as exc:
+        raise InvalidTaskMessage(str(exc), attributable=True) from None
+    return AgentTask(
+        task_id=task_id, task_type=task_type, agent_id=agent_id, attempt=attempt,
+        phase=phase, flow_id=flow_id, inputs=dict(payload["inputs"]),
+        config=dict(payload["config"]), workspace=Path(workspace), timeout_sec=float(timeout),
+        trace_id=envelope["traceId"], tenant_id=envelope["tenantId"],
+        project_id=envelope["projectId"], event_id=envelope["eventId"],
+        origin=envelope.get("origin"), microservice_id=envelope.get("microserviceId"),
+        envelope=envelope,
+    )
+
+
+def result_event_id(event_type: str, task_id: str, trace_id: str, attempt: int) -> str:
+    """Deterministic id: the same answer to the same attempt always has the same eventId."""
+    return str(uuid.uuid5(_RESULT_NAMESPACE, f"{event_type}|{task_id}|{trace_id}|{attempt}"))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _result_envelope(event_type: str, agent_id: str, task_id: str, trace_id: str,
+                     tenant_id: str, project_id: str, attempt: int,
+                     payload: dict[str, Any], origin: Any = None,
+                     microservice_id: str | None = None) -> dict[str, Any]:
+    envelope: dict[str, Any] = {
+        "eventType": event_type,
+        "eventId": result_event_id(event_type, task_id, trace_id, attempt),
+        "traceId": trace_id,
+        "tenantId": tenant_id,
+        "projectId": project_id,
+        "source": agent_id,
+        "timestamp": _now(),
+        "payload": payload,
+    }
+    if origin is not None:
+        envelope["origin"] = origin
+    if microservice_id is not None:
+        envelope["microserviceId"] = microservice_id
+    return envelope
+
+
+def _for_task(task: AgentTask, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    return _result_envelope(event_type, task.agent_id, task.task_id, task.trace_id,
+                            task.tenant_id, task.project_id, task.attempt, payload,
+                            task.origin, task.microservice_id)
+
+
+def acknowledged(task: AgentTask) -> dict[str, Any]:
+    return _for_task(task, TASK_ACKNOWLEDGED, {
+        "taskId": task.task_id, "agentId": task.agent_id, "attempt": task.attempt})
+
+
+def completed(task: AgentTask, outputs: dict[str, Any], artifacts: list[str]) -> dict[str, Any]:
+    return _for_task(task, TASK_COMPLETED, {
+        "taskId": task.task_id, "agentId": task.agent_id, "attempt": task.attempt,
+        "status": "Success", "outputs": outputs, "artifacts": artifacts})
+
+
+def failed(task: AgentTask, reason: str, permanent: bool, details: Any = None) -> dict[str, Any]:
+    return _for_task(task, TASK_FAILED, {
+        "taskId": task.task_id, "agentId": task.agent_id, "attempt": task.attempt,
+        "reason": reason, "permanent": permanent, "details": details})
+
+
+def failed_unparsed(envelope: dict[str, Any], reason: str) -> dict[str, Any] | None:
+    """A permanent Failed for a task that could not be parsed but can still be attributed."""
+    payload = envelope.get("payload") if isinstance(envelope, dict) else None
+    if not isinstance(payload, dict):
+        return None
+    attempt = payload.get("attempt")
+    attempt = attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1
+    try:
+        return _result_envelope(
+            TASK_FAILED, str(payload["agentId"]), str(payload["taskId"]),
+            str(envelope["traceId"]), str(envelope.get("tenantId", "")),
+            str(envelope.get("projectId", "")), attempt,
+            {"taskId": payload["taskId"], "agentId": payload["agentId"], "attempt": attempt,
+             "reason": reason, "permanent": True, "details": None},
+            envelope.get("origin"), envelope.get("microserviceId"))
+    except KeyError:
+        return None
+
+
+def scheduled(*, task_id: str, task_type: str, agent_id: str, workspace: str,
+              inputs: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
+              attempt: int = 1, trace_id: str = "trace-local", tenant_id: str = "tenant-local",
+              project_id: str = "project-local", phase: str = "", flow_id: str = "",
+              timeout_sec: float = 900, event_id: str | None = None) -> dict[str, Any]:
+    """Build an AgentTaskScheduled envelope: for tests, benchmarks and local tools."""
+    return {
+        "eventType": TASK_SCHEDULED,
+        "eventId": event_id or str(uuid.uuid4()),
+        "traceId": trace_id, "tenantId": tenant_id, "projectId": project_id,
+        "source": "podium.agents", "timestamp": _now(),
+        "payload": {
+            "taskId": task_id, "taskType": task_type, "agentId": agent_id,
+            "attempt": attempt, "phase": phase, "flowId": flow_id,
+            "inputs": dict(inputs or {}), "config": dict(config or {}),
+            "workspace": workspace, "timeoutSec": timeout_sec,
+        },
+    }

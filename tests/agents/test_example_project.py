@@ -1,0 +1,202 @@
+"""The example project through every built-in agent, in flow order, in one workspace.
+
+This is the key proof of the agents: the developer agent's generated services are run by the
+qa agent with pytest in a subprocess, and their own tests pass with real coverage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from podium.agents import builtin_workers
+from tests.agents.conftest import copy_request, make_runner, outputs
+
+SERVICES = ["catalog", "orders", "customers"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Run the whole factory sequence once; tests inspect the answers and the workspace."""
+    workspace = tmp_path_factory.mktemp("example") / "workspace"
+    copy_request(workspace)
+    sent: list[dict[str, Any]] = []
+    run = make_runner(builtin_workers(), workspace, sent)
+    answers: dict[str, Any] = {}
+
+    def step(key: str, agent: str, task_type: str, **inputs: Any) -> None:
+        answers[key] = run(agent, task_type, **inputs)
+
+    step("vision", "vision-architect-agent", "GenerateVisionPlan")
+    step("domain", "enterprise-architect-agent", "GenerateDomainModel")
+    step("plan", "planner-agent", "PlanMicroservices")
+    for name in SERVICES:
+        step(f"dev:{name}", "developer-agent", "ApplyMicroserviceTemplate", serviceName=name)
+        step(f"gw:{name}", "gateway-agent", "ConfigureApiGateway", serviceName=name)
+        step(f"events:{name}", "integration-agent", "SetupServiceBusEvents", serviceName=name)
+        step(f"obs:{name}", "devops-agent", "ApplyObservabilityTemplates", serviceName=name)
+        step(f"qa:{name}", "qa-agent", "RunMicroserviceValidation", serviceName=name)
+    step("identity", "developer-agent", "ScaffoldIdentityService")
+    step("rbac", "security-agent", "DefineRBACModel")
+    answers["secrets"] = run("devops-agent", "InjectSecrets",
+                             config={"ServiceBusConnectionString": "Endpoint=sb://resolved-value"})
+    step("auth", "qa-agent", "TestAuthenticationFlow")
+    step("suite", "qa-agent", "GenerateTestSuite", serviceName="orders")
+    step("unit", "qa-agent", "RunUnitTests", serviceName="orders")
+    step("judge", "qa-agent", "ValidateResultAndEmitStatus")
+    step("coverage", "qa-agent", "RunCoverageAnalysis")
+    step("pipeline", "devops-agent", "ApplyPipelineYamlTemplate")
+    step("docker", "devops-agent", "ConfigureDockerBuild")
+    step("trigger", "devops-agent", "TriggerPipelineRun")
+    step("capture", "qa-agent", "CapturePipelineStatus")
+    step("infra", "devops-agent", "ApplyInfrastructureTemplates")
+    step("provision", "devops-agent", "ProvisionResources")
+    step("validate", "devops-agent", "ValidateDeployedResources")
+    step("dashboards", "devops-agent", "ApplyObservabilityDashboards")
+    step("alerts", "devops-agent", "ConfigureAlerts")
+    step("cleanup", "cleanup-agent", "CleanupWorkspace")
+    step("collect", "cleanup-agent", "CollectDeliveryArtifacts")
+    step("summary", "cleanup-agent", "GenerateDeliverySummary")
+    return {"workspace": workspace, "answers": answers, "sent": sent}
+
+
+def _read(project: dict[str, Any], relative: str) -> Any:
+    return json.loads((project["workspace"] / relative).read_text())
+
+
+def test_every_task_completes_and_declares_existing_artifacts(project) -> None:
+    for key, answer in project["answers"].items():
+        payload = answer["payload"]
+        assert answer["eventType"] == "AgentTaskCompleted", (key, payload)
+        assert payload["status"] == "Success"
+        for artifact in payload["artifacts"]:
+            assert (project["workspace"] / artifact).is_file(), (key, artifact)
+
+
+def test_every_task_was_acknowledged_before_its_answer(project) -> None:
+    by_task: dict[str, list[str]] = {}
+    for message in project["sent"]:
+        by_task.setdefault(message["payload"]["taskId"], []).append(message["eventType"])
+    for events in by_task.values():
+        assert events[0] == "AgentTaskAcknowledged"
+        assert events[-1] == "AgentTaskCompleted"
+
+
+def test_plan_has_three_valid_microservices(project) -> None:
+    assert outputs(project["answers"]["plan"])["services"] == SERVICES
+    plan = _read(project, "plan/microservices.json")
+    orders = next(s for s in plan["services"] if s["name"] == "orders")
+    assert orders["dependsOn"] == ["customers", "catalog"]
+    assert orders["requiresAuth"] is True
+    assert orders["subscribes"] == ["CustomerDeleted", "ProductDeleted"]
+    vision = _read(project, "plan/vision.json")
+    assert vision["systemName"] == "ContosoShop"
+    model = _read(project, "plan/domain-model.json")
+    order_line = next(e for e in model["entities"] if e["name"] == "OrderLine")
+    assert {"name": "quantity", "type": "integer", "required": True} in order_line["fields"]
+    assert {"from": "OrderLine", "to": "Order", "via": "orderId", "cardinality": "many-to-one",
+            "crossContext": False} in model["relationships"]
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_generated_service_tests_pass_with_coverage(project, name) -> None:
+    result = outputs(project["answers"][f"qa:{name}"])
+    assert result["status"] == "Validated"
+    assert result["failed"] == 0 and result["errors"] == 0
+    assert result["passed"] >= 10
+    assert result["coverage"] >= 90
+    on_disk = _read(project, f"qa/{name}/results.json")
+    assert on_disk["passed"] == result["passed"] and on_disk["exitCode"] == 0
+    assert (project["workspace"] / f"qa/{name}/junit.xml").is_file()
+
+
+def test_generated_service_layout_and_contract(project) -> None:
+    base: Path = project["workspace"] / "services/orders"
+    for relative in ("app/api.py", "app/domain.py", "app/repository.py", "app/auth.py",
+                     "tests/test_api.py", "Dockerfile", "README.md", "requirements.txt"):
+        assert (base / relative).is_file(), relative
+    contract = json.loads((base / "openapi.json").read_text())
+    assert set(contract["paths"]) == {"/health", "/orders", "/orders/{item_id}",
+                                      "/order-lines", "/order-lines/{item_id}"}
+    assert contract["security"] == [{"bearer": []}]
+    assert not (project["workspace"] / "services/catalog/app/auth.py").exists()
+
+
+def test_identity_and_rbac(project) -> None:
+    rbac = _read(project, "security/rbac.json")
+    assert rbac["roles"] == ["Admin", "User", "QA"]
+    assert "orders.write" in rbac["scopes"] and "identity.profile" in rbac["scopes"]
+    assert "CanViewOrders" in rbac["claims"]
+    assert _read(project, "services/identity/app/rbac.json") == rbac
+    auth = outputs(project["answers"]["auth"])
+    assert auth["accessControlStatus"] == "Passed"
+    assert auth["protectedServices"] == ["orders", "customers"]
+
+
+def test_gateway_and_events(project) -> None:
+    routes = _read(project, "gateway/routes.json")["routes"]
+    assert [r["service"] for r in routes] == ["catalog", "identity", "orders"]  # customers internal
+    assert next(r for r in routes if r["service"] == "orders")["requiresAuth"] is True
+    events = _read(project, "services/orders/events.json")
+    assert [s["event"] for s in events["subscriptions"]] == ["CustomerDeleted", "ProductDeleted"]
+    assert {"event": "OrderCreated", "topic": "orders-events", "entity": "Order"} in \
+        events["publishes"]
+
+
+def test_pipelines_infra_and_simulated_runs(project) -> None:
+    for name in SERVICES:
+        document = yaml.safe_load(
+            (project["workspace"] / f"pipelines/{name}/azure-pipelines.yml").read_text())
+        assert [s["stage"] for s in document["stages"]] == ["Test", "Coverage", "Build", "Publish"]
+        assert _read(project, f"pipelines/{name}/run.json")["status"] == "Succeeded"
+    assert outputs(project["answers"]["capture"])["status"] == "Success"
+    bicep = (project["workspace"] / "infra/main.bicep").read_text()
+    assert bicep.count("Microsoft.App/containerApps@") == 4  # 3 services + identity
+    resources = _read(project, "deploy/resources.json")
+    assert resources["simulated"] is True
+    assert "contoso-shop-orders" in {r["name"] for r in resources["resources"]}
+    assert outputs(project["answers"]["validate"])["containerApps"] == [
+        "contoso-shop-catalog", "contoso-shop-customers", "contoso-shop-identity",
+        "contoso-shop-orders"]
+
+
+def test_qa_judgement_and_delivery(project) -> None:
+    judged = outputs(project["answers"]["judge"])
+    assert judged["status"] == "QAVerified" and set(judged["statuses"]) == set(SERVICES)
+    summary = _read(project, "delivery/summary.json")
+    assert summary["allTestsPassed"] is True
+    assert [s["name"] for s in summary["services"]] == SERVICES
+    manifest = _read(project, "delivery/artifacts.json")
+    paths = {a["path"] for a in manifest["artifacts"]}
+    assert "services/orders/app/api.py" in paths
+    assert not any("__pycache__" in p or ".podium-locks" in p for p in paths)
+
+
+def test_rerunning_a_task_is_idempotent(project) -> None:
+    api = project["workspace"] / "services/orders/app/api.py"
+    before = api.read_text()
+    run = make_runner(builtin_workers(), project["workspace"], [])
+    again = outputs(run("developer-agent", "ApplyMicroserviceTemplate", serviceName="orders",
+                        attempt=2))
+    assert api.read_text() == before
+    assert again["filesGenerated"] == outputs(project["answers"]["dev:orders"])["filesGenerated"]
+
+
+def test_a_broken_service_fails_validation_permanently(project, tmp_path) -> None:
+    """The validation is real: a service whose code is wrong makes the QA task fail."""
+    import shutil
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(project["workspace"], workspace)
+    api = workspace / "services/catalog/app/api.py"
+    api.write_text(api.read_text().replace("status_code=201", "status_code=200"))
+    answer = make_runner(builtin_workers(), workspace, [])(
+        "qa-agent", "RunMicroserviceValidation", serviceName="catalog")
+    assert answer["eventType"] == "AgentTaskFailed"
+    assert answer["payload"]["permanent"] is True
+    assert answer["payload"]["reason"].startswith("QAFailed: 2 failed")
+    assert answer["payload"]["details"]["failed"] == 2
