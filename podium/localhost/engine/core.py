@@ -133,6 +133,7 @@ class Engine:
         self._ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._stepping = False  # a step holds drained work outside the queues
         self._runner = ActivityRunner(self.clock.now, self.options.thread_count)
         self._unsubscribe = None
         subscribe = getattr(self.clock, "subscribe", None)
@@ -257,11 +258,18 @@ class Engine:
         )
 
     def _idle(self) -> bool:
-        return not (self._runnable() or self._running or self._activity_queue or self._in_flight)
+        return not (
+            self._stepping
+            or self._runnable()
+            or self._running
+            or self._activity_queue
+            or self._in_flight
+        )
 
     def step(self) -> bool:
         """One dispatcher step; returns whether it did anything."""
         with self._cond:
+            self._stepping = True
             batch = WriteBatch()
             delivered: list[Message] = []
             self._drain_completions(batch, delivered)
@@ -287,7 +295,23 @@ class Engine:
                 (e, self._entity_ops[e][: self.options.entity_batch_size]) for e in entities
             ]
         if batch.is_empty() and not snapshots and not entity_work:
+            with self._cond:
+                self._stepping = False
             return False
+        try:
+            return self._finish_step(batch, delivered, snapshots, entity_work)
+        finally:
+            with self._cond:
+                self._stepping = False
+                self._cond.notify_all()
+
+    def _finish_step(
+        self,
+        batch: WriteBatch,
+        delivered: list[Message],
+        snapshots: list[tuple[InstanceRecord, int, list[str] | None, list[Message]]],
+        entity_work: list[tuple[str, list[EntityOp]]],
+    ) -> bool:
         results = []
         for rec, version, history, messages in snapshots:
             if history is None:

@@ -389,6 +389,14 @@ class Episode:
 
     # -- the episode ----------------------------------------------------------------------
     def run(self) -> EpisodeResult:
+        try:
+            return self._run()
+        except Exception as exc:  # an engine bug must fail one instance, not the host
+            log.exception("episode of %s crashed", self.rec.instance_id)
+            self.result = EpisodeResult(record=self.rec)
+            return self._fail(f"local host engine error: {exc!r}", None, [])
+
+    def _run(self) -> EpisodeResult:
         rec, st = self.rec, self.st
         delivered = self._deliver()
         fi = self.svc.index.orchestrators.get(rec.name)

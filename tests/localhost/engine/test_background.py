@@ -1,0 +1,31 @@
+"""The engine with its dispatcher thread and the system clock, as the host runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from podium.localhost.api import RuntimeStatus
+from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.functions import FunctionIndex
+from tests.localhost.apps.all_actions import make_app
+
+
+def test_wait_for_idle_returns_only_when_the_work_is_done(tmp_path: Path) -> None:
+    engine = Engine(
+        FunctionIndex.from_app(make_app()),
+        SqliteStore(tmp_path / "hub.db"),
+        options=EngineOptions(thread_count=4),
+    )
+    engine.start()
+    try:
+        for _ in range(3):  # the race this guards against showed up about one run in two
+            chain = engine.start_new("chain", input=150)
+            fan = engine.start_new("fan_out", input=300)
+            engine.signal_entity("counter", "bg", "add", 2)
+            assert engine.wait_for_idle(60)
+            assert engine.get_status(chain).runtime_status == RuntimeStatus.Completed
+            assert engine.get_status(chain).output == sum(range(150))
+            assert engine.get_status(fan).output == sum(i + 1 for i in range(300))
+        assert engine.read_entity_state("counter", "bg").state == 6
+    finally:
+        engine.stop()
