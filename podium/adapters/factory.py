@@ -8,6 +8,7 @@ the process (secrets never travel in events or land in the audit trail).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,9 +28,7 @@ from podium.adapters.ports import (
     ProjectStore,
 )
 from podium.adapters.secrets import Redactor, SecretResolver
-from podium.settings import Settings
-
-BROKER_FILE = "servicebus.sqlite3"
+from podium.settings import REPO_ROOT, Settings
 
 
 class RedactingAuditLog:
@@ -110,6 +109,19 @@ def _artifacts(settings: Settings) -> Any:
                              create_container=settings.env == "local")
 
 
+def host_broker_path(settings: Settings) -> Path:
+    """The broker file the local host uses: ``<data dir>/<hubName>-servicebus.sqlite``."""
+    hub = "TestHubName"  # the Durable extension's default when host.json names none
+    try:
+        raw = json.loads((REPO_ROOT / "host.json").read_text())
+        value = raw["extensions"]["durableTask"]["hubName"]
+        if isinstance(value, str) and value.isalnum():
+            hub = value
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return Path(settings.data_dir) / f"{hub}-servicebus.sqlite"
+
+
 def _publisher(settings: Settings, broker: Any) -> tuple[EventPublisher, Callable[[], None]]:
     from podium.adapters.servicebus import LocalBrokerEventPublisher, ServiceBusEventPublisher
 
@@ -117,13 +129,16 @@ def _publisher(settings: Settings, broker: Any) -> tuple[EventPublisher, Callabl
         pub = ServiceBusEventPublisher(connection_string=settings.servicebus_connection,
                                        fully_qualified_namespace=settings.servicebus_namespace)
         return pub, pub.close
-    if broker is not None:  # the local host passes its own broker
-        return LocalBrokerEventPublisher(broker), lambda: None
-    from podium.localhost.broker import Broker, podium_topology
 
-    own = Broker(Path(settings.data_dir) / BROKER_FILE)
-    own.apply_topology(podium_topology())
-    return LocalBrokerEventPublisher(own), own.close
+    def open_host_broker() -> Any:
+        from podium.localhost.broker import Broker, podium_topology
+
+        own = Broker(host_broker_path(settings))
+        own.apply_topology(podium_topology())
+        return own
+
+    local = LocalBrokerEventPublisher(broker, fallback=open_host_broker)
+    return local, local.close
 
 
 def build_adapters(settings: Settings, *, broker: Any = None,
@@ -131,7 +146,8 @@ def build_adapters(settings: Settings, *, broker: Any = None,
                    register_log_redactor: bool = True) -> Adapters:
     """Build the adapters the settings select.
 
-    ``broker``: the local host's embedded broker instance (else one is opened in the data dir).
+    ``broker``: an embedded broker to publish to; by default the running local host's broker
+    (found at publish time), else the host's broker file in the data dir.
     ``register_log_redactor``: also hand the redactor to ``podium.observability`` so structured
     logs mask resolved secret values.
     """

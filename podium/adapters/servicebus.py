@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -113,10 +113,34 @@ class ServiceBusEventPublisher:
 
 
 class LocalBrokerEventPublisher:
-    """Publishes to the local host's embedded broker (``podium.localhost.broker.Broker``)."""
+    """Publishes to the local host's embedded broker (``podium.localhost.broker.Broker``).
 
-    def __init__(self, broker: Any) -> None:
+    Which broker: the one passed in; else the broker of the local host running in this process
+    (``podium.localhost.broker.registry``, looked up at each publish so the adapters can be
+    built before the host starts); else ``fallback()`` (the factory opens the host's broker file,
+    whose messages the host's trigger pumps pick up on their next poll).
+    """
+
+    def __init__(self, broker: Any = None, *, fallback: Callable[[], Any] | None = None) -> None:
         self.broker = broker
+        self._fallback = fallback
+        self._own: Any = None
+        self._lock = threading.Lock()
+
+    def _target(self) -> Any:
+        if self.broker is not None:
+            return self.broker
+        from podium.localhost.broker import BrokerError, registry
+
+        try:
+            return registry.current()
+        except BrokerError:
+            if self._fallback is None:
+                raise
+        with self._lock:
+            if self._own is None:
+                self._own = self._fallback()
+            return self._own
 
     def publish(
         self,
@@ -132,7 +156,7 @@ class LocalBrokerEventPublisher:
 
         props = _props(application_properties)
         try:
-            self.broker.send(
+            self._target().send(
                 destination, _body(envelope), message_id=message_id,
                 correlation_id=correlation_id, application_properties=props,
                 scheduled_enqueue_time=scheduled_enqueue_time, content_type="application/json",
@@ -142,7 +166,11 @@ class LocalBrokerEventPublisher:
             raise PublishError(f"publishing to {destination!r} failed: {exc}") from exc
 
     def close(self) -> None:
-        """The broker belongs to the host, which closes it."""
+        """Closes only a broker this publisher opened itself (the host closes its own)."""
+        with self._lock:
+            if self._own is not None:
+                self._own.close()
+                self._own = None
 
 
 def event_properties(envelope: Json, *, traceparent: str | None = None) -> dict[str, str]:

@@ -97,7 +97,9 @@ def test_factory_local_end_to_end(tmp_path: Path) -> None:
         from podium.localhost.broker import Broker
 
         ad.close()
-        broker = Broker(Path(settings.data_dir) / "servicebus.sqlite3")
+        from podium.adapters.factory import host_broker_path
+
+        broker = Broker(host_broker_path(settings))
         (msg,) = broker.receive("agent-results")
         assert value not in msg.text and "***" in msg.text
         broker.close()
@@ -114,3 +116,21 @@ def test_per_tenant_vault_settings_reach_the_key_vault_source() -> None:
     source = _secret_source(settings)
     assert source.locate("tenant-a", "x") == ("https://a.vault.azure.net", "x")
     assert source.locate("tenant-b", "x") == ("https://shared.vault.azure.net", "tenant-b--x")
+
+
+def test_local_publisher_uses_the_running_hosts_broker(tmp_path: Path) -> None:
+    from podium.localhost.broker import Broker, podium_topology, registry
+
+    ad = build_adapters(load_settings({"PODIUM_DATA_DIR": str(tmp_path / "data")}),
+                        register_log_redactor=False)
+    host_broker = Broker(tmp_path / "host-broker.sqlite")
+    host_broker.apply_topology(podium_topology())
+    registry.install(host_broker)  # what the local host does at start (after adapters exist)
+    try:
+        ad.publisher.publish("agent-results", {"projectId": "p1"}, message_id="m1",
+                             correlation_id="tr", application_properties={})
+        assert [m.message_id for m in host_broker.receive("agent-results")] == ["m1"]
+    finally:
+        registry.uninstall(host_broker)
+        host_broker.close()
+        ad.close()
