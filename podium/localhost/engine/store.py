@@ -68,6 +68,10 @@ class DurableStore(abc.ABC):
     def query_instances(self, query: InstanceQuery) -> tuple[list[InstanceRecord], str | None]: ...
 
     @abc.abstractmethod
+    def instance_ids(self, query: InstanceQuery) -> list[str]:
+        """Every instance id matching the filters (no paging), for bulk purge."""
+
+    @abc.abstractmethod
     def get_entity(self, entity_id: str) -> EntityRecord | None: ...
 
     @abc.abstractmethod
