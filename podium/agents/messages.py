@@ -27,8 +27,11 @@ TASK_FAILED = "AgentTaskFailed"
 
 ENVELOPE_KEYS = ("eventType", "eventId", "traceId", "tenantId", "projectId", "source",
                  "timestamp", "payload")
-TASK_PAYLOAD_KEYS = ("taskId", "taskType", "agentId", "attempt", "phase", "flowId", "inputs",
-                     "config", "workspace", "timeoutSec")
+DEFAULT_TIMEOUT_SEC = 900.0
+
+# errorClass of a failure (podium.domain.policies.ErrorClass values). Permanent failures are
+# Fatal except test verdicts, which the domain treats as partially recoverable (skip/escalate).
+PARTIALLY_RECOVERABLE_CODES = frozenset({"TestFailed", "CoverageBelowThreshold"})
 
 # A namespace of our own, so result ids never collide with ids minted elsewhere.
 _RESULT_NAMESPACE = uuid.UUID("4f1c2c3e-7a0b-4d8e-9a55-0d1f5e0c9b21")
@@ -67,6 +70,7 @@ class AgentTask:
     event_id: str
     origin: Any = None
     microservice_id: str | None = None
+    instance_id: str | None = None
     envelope: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -101,34 +105,41 @@ def parse_task(envelope: Any) -> AgentTask:
     agent_id = _require_str(payload, "agentId", "payload")
     # From here on the task is attributable: a Failed answer can reach its orchestration.
     try:
-        missing = [k for k in TASK_PAYLOAD_KEYS if k not in payload]
-        if missing:
-            raise InvalidTaskMessage(f"payload is missing {', '.join(missing)}")
         task_type = _require_str(payload, "taskType", "payload")
-        attempt = payload["attempt"]
+        attempt = payload.get("attempt", 1)
         if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
             raise InvalidTaskMessage("payload.attempt must be an integer >= 1")
-        for key in ("inputs", "config"):
-            if not isinstance(payload[key], dict):
-                raise InvalidTaskMessage(f"payload.{key} must be a JSON object")
-        workspace = _require_str(payload, "workspace", "payload")
+        inputs = payload.get("inputs", {})
+        config = payload.get("config", {})
+        if not isinstance(inputs, dict):
+            raise InvalidTaskMessage("payload.inputs must be a JSON object")
+        if not isinstance(config, dict):
+            raise InvalidTaskMessage("payload.config must be a JSON object")
+        workspace = payload.get("workspace", inputs.get("workspace"))
+        if not isinstance(workspace, str) or not workspace.strip():
+            raise InvalidTaskMessage("payload.workspace (or inputs.workspace) must be the "
+                                     "project workspace directory")
         if not Path(workspace).is_absolute():
             raise InvalidTaskMessage("payload.workspace must be an absolute path")
-        timeout = payload["timeoutSec"]
+        timeout = payload.get("timeoutSec")
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT_SEC
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise InvalidTaskMessage("payload.timeoutSec must be a positive number")
-        phase = payload["phase"] if isinstance(payload["phase"], str) else ""
-        flow_id = payload["flowId"] if isinstance(payload["flowId"], str) else ""
+        phase = payload.get("phase")
+        flow_id = payload.get("flowId", payload.get("flow"))
+        instance_id = payload.get("instanceId")
     except InvalidTaskMessage as exc:
         raise InvalidTaskMessage(str(exc), attributable=True) from None
     return AgentTask(
         task_id=task_id, task_type=task_type, agent_id=agent_id, attempt=attempt,
-        phase=phase, flow_id=flow_id, inputs=dict(payload["inputs"]),
-        config=dict(payload["config"]), workspace=Path(workspace), timeout_sec=float(timeout),
+        phase=phase if isinstance(phase, str) else "",
+        flow_id=flow_id if isinstance(flow_id, str) else "", inputs=dict(inputs),
+        config=dict(config), workspace=Path(workspace), timeout_sec=float(timeout),
         trace_id=envelope["traceId"], tenant_id=envelope["tenantId"],
         project_id=envelope["projectId"], event_id=envelope["eventId"],
         origin=envelope.get("origin"), microservice_id=envelope.get("microserviceId"),
-        envelope=envelope,
+        instance_id=instance_id if isinstance(instance_id, str) else None, envelope=envelope,
     )
 
 
@@ -163,6 +174,8 @@ def _result_envelope(event_type: str, agent_id: str, task_id: str, trace_id: str
 
 
 def _for_task(task: AgentTask, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    if task.instance_id is not None:
+        payload["instanceId"] = task.instance_id  # the orchestration waiting for this answer
     return _result_envelope(event_type, task.agent_id, task.task_id, task.trace_id,
                             task.tenant_id, task.project_id, task.attempt, payload,
                             task.origin, task.microservice_id)
@@ -179,10 +192,27 @@ def completed(task: AgentTask, outputs: dict[str, Any], artifacts: list[str]) ->
         "status": "Success", "outputs": outputs, "artifacts": artifacts})
 
 
+def error_fields(reason: str, permanent: bool) -> dict[str, str]:
+    """The domain contract's errorCode / message / errorClass for a failure reason.
+
+    ``reason`` is "Code: explanation" (or just "Code"); the code is what the domain's error
+    table classifies, and errorClass makes the agent's permanent/transient verdict explicit.
+    """
+    code = reason.split(":", 1)[0].strip() or "Unknown"
+    if not permanent:
+        error_class = "Recoverable"
+    elif code in PARTIALLY_RECOVERABLE_CODES:
+        error_class = "PartiallyRecoverable"
+    else:
+        error_class = "Fatal"
+    return {"errorCode": code, "message": reason, "errorClass": error_class}
+
+
 def failed(task: AgentTask, reason: str, permanent: bool, details: Any = None) -> dict[str, Any]:
     return _for_task(task, TASK_FAILED, {
         "taskId": task.task_id, "agentId": task.agent_id, "attempt": task.attempt,
-        "reason": reason, "permanent": permanent, "details": details})
+        "reason": reason, "permanent": permanent, "details": details,
+        **error_fields(reason, permanent)})
 
 
 def failed_unparsed(envelope: dict[str, Any], reason: str) -> dict[str, Any] | None:
@@ -198,7 +228,10 @@ def failed_unparsed(envelope: dict[str, Any], reason: str) -> dict[str, Any] | N
             str(envelope["traceId"]), str(envelope.get("tenantId", "")),
             str(envelope.get("projectId", "")), attempt,
             {"taskId": payload["taskId"], "agentId": payload["agentId"], "attempt": attempt,
-             "reason": reason, "permanent": True, "details": None},
+             "reason": reason, "permanent": True, "details": None,
+             **error_fields(reason, True),
+             **({"instanceId": payload["instanceId"]}
+                if isinstance(payload.get("instanceId"), str) else {})},
             envelope.get("origin"), envelope.get("microserviceId"))
     except KeyError:
         return None
@@ -208,7 +241,8 @@ def scheduled(*, task_id: str, task_type: str, agent_id: str, workspace: str,
               inputs: dict[str, Any] | None = None, config: dict[str, Any] | None = None,
               attempt: int = 1, trace_id: str = "trace-local", tenant_id: str = "tenant-local",
               project_id: str = "project-local", phase: str = "", flow_id: str = "",
-              timeout_sec: float = 900, event_id: str | None = None) -> dict[str, Any]:
+              timeout_sec: float = 900, event_id: str | None = None,
+              instance_id: str | None = None) -> dict[str, Any]:
     """Build an AgentTaskScheduled envelope: for tests, benchmarks and local tools."""
     return {
         "eventType": TASK_SCHEDULED,
@@ -220,5 +254,6 @@ def scheduled(*, task_id: str, task_type: str, agent_id: str, workspace: str,
             "attempt": attempt, "phase": phase, "flowId": flow_id,
             "inputs": dict(inputs or {}), "config": dict(config or {}),
             "workspace": workspace, "timeoutSec": timeout_sec,
+            **({"instanceId": instance_id} if instance_id else {}),
         },
     }

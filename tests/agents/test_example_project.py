@@ -198,5 +198,5 @@ def test_a_broken_service_fails_validation_permanently(project, tmp_path) -> Non
         "qa-agent", "RunMicroserviceValidation", serviceName="catalog")
     assert answer["eventType"] == "AgentTaskFailed"
     assert answer["payload"]["permanent"] is True
-    assert answer["payload"]["reason"].startswith("QAFailed: 2 failed")
+    assert answer["payload"]["reason"].startswith("TestFailed: 2 failed")
     assert answer["payload"]["details"]["failed"] == 2

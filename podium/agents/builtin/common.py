@@ -45,7 +45,8 @@ def load_request(task: AgentTask, ctx: AgentContext) -> ProjectRequest:
     try:
         return parse_request(raw)
     except ValidationError as exc:
-        raise PermanentFailure("InvalidRequest", _errors(exc)) from None
+        raise PermanentFailure("InvalidProjectModel: the project request is invalid",
+                               _errors(exc)) from None
 
 
 def _errors(exc: ValidationError) -> list[str]:
@@ -68,8 +69,11 @@ def find_service(ctx: AgentContext, name: str) -> dict[str, Any]:
 
 
 def service_name(task: AgentTask) -> str:
-    """The ``serviceName`` input, checked: it becomes a directory name."""
-    name = task.inputs.get("serviceName") or task.microservice_id
+    """The ``serviceName`` input (else microserviceId minus "svc-"), checked: it becomes a
+    directory name."""
+    name = task.inputs.get("serviceName")
+    if name is None and task.microservice_id:
+        name = task.microservice_id.removeprefix("svc-")
     if not isinstance(name, str) or not re.match(r"^[a-z][a-z0-9-]{0,39}$", name):
         raise PermanentFailure(f"InvalidInput: serviceName must be a service slug, got {name!r}")
     return name
@@ -77,7 +81,7 @@ def service_name(task: AgentTask) -> str:
 
 def service_names(task: AgentTask, ctx: AgentContext) -> list[str]:
     """One service when ``serviceName`` is given, else every planned service."""
-    if task.inputs.get("serviceName") or task.microservice_id:
+    if task.inputs.get("serviceName"):
         return [service_name(task)]
     return [s["name"] for s in load_services(ctx)]
 
@@ -110,11 +114,13 @@ def resource_path(entity: str) -> str:
     return plural(kebab(entity))
 
 
-def rbac_model(request_roles: list[str], services: list[dict[str, Any]]) -> dict[str, Any]:
+def rbac_model(request_roles: list[str], services: list[dict[str, Any]],
+               extra_scopes: list[str] | None = None) -> dict[str, Any]:
     """Roles, claims and scopes of the project, as the seed's Role & Permission Model.
 
     One pure function used by both the security agent (rbac.json) and the developer agent
-    (the identity service's built-in roles), so the two can never disagree.
+    (the identity service's built-in roles), so the two can never disagree. ``extra_scopes``
+    are project-wide scopes a flow asks for (e.g. api.read); Admin gets every scope.
     """
     roles = list(dict.fromkeys([*request_roles, "Admin", "User"]))
     claims: list[str] = []
@@ -128,7 +134,7 @@ def rbac_model(request_roles: list[str], services: list[dict[str, Any]]) -> dict
             view.append(f"CanView{plural(entity['name'])}")
             manage.append(f"CanManage{plural(entity['name'])}")
     claims = [*view, *manage, "CanManageUsers"]
-    scopes.append("identity.profile")
+    scopes = list(dict.fromkeys([*scopes, *(extra_scopes or []), "identity.profile"]))
     read_scopes = [s for s in scopes if s.endswith(".read")] + ["identity.profile"]
     role_claims = {role: view for role in roles}
     role_scopes = {role: read_scopes for role in roles}

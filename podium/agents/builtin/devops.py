@@ -128,17 +128,22 @@ def inject_secrets(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
     variables = dict(request.config.variables)
     redacted: list[str] = []
     resolved_values: list[str] = []
-    for key, value in task.config.items():
+    declared = task.inputs.get("secrets") or {}
+    if not isinstance(declared, dict):
+        raise PermanentFailure("InvalidInput: secrets must map names to @vault: references")
+    for key, value in [*declared.items(), *task.config.items()]:
         if isinstance(value, str) and value.startswith("@vault:"):
             refs[key] = value
-        elif key in refs or SECRETISH.search(key):
+        elif key in declared or key in refs or SECRETISH.search(key):
+            # a resolved value: keep (or mint) the reference, never the value
             refs.setdefault(key, f"@vault:{snake(key).replace('_', '-')}")
             redacted.append(key)
             if isinstance(value, str) and value:
                 resolved_values.append(value)
         elif isinstance(value, str | int | float | bool) or value is None:
             variables[key] = value
-    bindings = {key: {"env": env_name(key), "secretRef": ref} for key, ref in sorted(refs.items())}
+    bindings = {key: {"env": env_name(key), "secretRef": ref}
+                for key, ref in sorted(refs.items())}
     ctx.write_json(f"config/appsettings.{env}.json", {
         "tenantId": task.tenant_id, "projectId": task.project_id, "env": env,
         "secrets": bindings, "variables": variables})
@@ -164,7 +169,8 @@ def _assert_no_values(ctx: AgentContext, values: list[str]) -> None:
         for value in values:
             if len(value) >= 4 and value in text:
                 ctx.path(relative).unlink()
-                raise PermanentFailure(f"SecretLeak: a resolved secret value reached {relative}")
+                raise PermanentFailure("SecretInjectionBlocked: a resolved secret value "
+                                       f"reached {relative}")
 
 
 # -- pipelines ----------------------------------------------------------------------------------
@@ -181,6 +187,12 @@ def apply_pipeline(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
 
 
 def configure_docker(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
+    credentials = task.inputs.get("registryCredentials", "service-connection")
+    if not isinstance(credentials, str) or not (
+            credentials.startswith("@vault:") or credentials == "service-connection"):
+        # a resolved credential must never be written: keep only that one was given
+        raise PermanentFailure("SecretInjectionBlocked: registryCredentials must be a "
+                               "@vault: reference")
     images = {}
     for name in service_names(task, ctx):
         if not ctx.exists(f"services/{name}/Dockerfile"):
@@ -189,7 +201,7 @@ def configure_docker(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
         ctx.write_json(f"pipelines/{name}/docker.json", {
             "serviceName": name, "dockerfile": f"services/{name}/Dockerfile",
             "context": f"services/{name}", "image": image,
-            "tags": [VERSION, "$(Build.BuildId)"], "registryAuth": "service-connection"})
+            "tags": [VERSION, "$(Build.BuildId)"], "registryAuth": credentials})
         images[name] = image
     return {"images": images}
 
@@ -232,7 +244,7 @@ def trigger_pipeline(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
         ctx.write_json(f"pipelines/{name}/run.json", run)
         runs[name] = run["runId"]
     if problems:
-        raise PermanentFailure("InvalidPipeline", problems)
+        raise PermanentFailure("TemplateInvalid: pipeline validation failed", problems)
     return {"runs": runs, "status": "Succeeded", "simulated": True}
 
 
@@ -254,7 +266,7 @@ def apply_infrastructure(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
                   version=VERSION, prefix=request.projectId[:16], port=SERVICE_PORT,
                   topics=[f"{s['name']}-events" for s in services], apps=apps)
     if text.count("{") != text.count("}") or text.count("[") != text.count("]"):
-        raise PermanentFailure("InvalidTemplate: generated Bicep has unbalanced brackets")
+        raise PermanentFailure("TemplateInvalid: generated Bicep has unbalanced brackets")
     ctx.write_text("infra/main.bicep", text)
     ctx.write_json("infra/main.parameters.json", {
         "$schema": "https://schema.management.azure.com/schemas/2019-04-01/"

@@ -49,7 +49,7 @@ def validate_microservice(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
         raise PermanentFailure("InvalidScaffold", {"serviceName": name, "missing": missing})
     results = run_service_tests(ctx, name)
     if not results["passedAll"]:
-        raise PermanentFailure(f"QAFailed: {results['failed']} failed, {results['errors']} "
+        raise PermanentFailure(f"TestFailed: {results['failed']} failed, {results['errors']} "
                                f"errors in {name}", _summary(results))
     return {**_summary(results), "status": "Validated", "testSuite": "pytest"}
 
@@ -96,8 +96,9 @@ def validate_and_emit(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
         statuses[name] = "QAVerified" if ok else "QAFailed"
         details[name] = _summary(results)
     if any(s == "QAFailed" for s in statuses.values()):
-        raise PermanentFailure("QAFailed", {"statuses": statuses, "minCoverage": threshold,
-                                            "results": details})
+        raise PermanentFailure("TestFailed: QA verdict is QAFailed",
+                               {"statuses": statuses, "minCoverage": threshold,
+                                "results": details})
     coverages = [d["coverage"] for d in details.values()]
     return {"status": "QAVerified", "statuses": statuses,
             "testCoverage": round(sum(coverages) / len(coverages), 1), "result": "Passed"}
@@ -133,7 +134,7 @@ def check_authentication_flow(task: AgentTask, ctx: AgentContext) -> dict[str, A
             if scope not in rbac["scopes"]:
                 problems.append(f"scope {scope} is missing from the identity service")
     if not results["passedAll"] or problems:
-        raise PermanentFailure("AuthFlowFailed", {"tests": _summary(results),
+        raise PermanentFailure("TestFailed: authentication flow", {"tests": _summary(results),
                                                   "problems": problems})
     ctx.write_json(f"qa/{IDENTITY_SERVICE}/auth-flow.json", {
         "accessControlStatus": "Passed", "testedRoles": rbac["roles"],

@@ -17,7 +17,7 @@ from podium.agents.builtin.common import (
     rbac_model,
 )
 from podium.agents.builtin.developer import SERVICE_PORT, SIGNING_KEY_ENV, SIGNING_KEY_REF
-from podium.agents.context import AgentContext
+from podium.agents.context import AgentContext, PermanentFailure
 from podium.agents.messages import AgentTask
 from podium.agents.worker import AgentWorker
 
@@ -42,12 +42,22 @@ def auth_config(project_id: str, services: list[dict[str, Any]]) -> dict[str, An
     }
 
 
+def _names(value: Any, key: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise PermanentFailure(f"InvalidInput: {key} must be a list of names")
+    return value
+
+
 def register(workers: dict[str, AgentWorker]) -> None:
     @workers["security-agent"].handler("DefineRBACModel")
     def define_rbac(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
         request = load_request(task, ctx)
         services = load_services(ctx)
-        model = rbac_model(request.roles, services)
+        roles = _names(task.inputs.get("roles"), "roles")
+        scopes = _names(task.inputs.get("scopes"), "scopes")
+        model = rbac_model(list(dict.fromkeys([*request.roles, *roles])), services, scopes)
         ctx.write_json(RBAC, model)
         ctx.write_json(AUTH_CONFIG, auth_config(request.projectId, services))
         identity_copy = f"services/{IDENTITY_SERVICE}/app/rbac.json"
