@@ -53,7 +53,12 @@ from podium.localhost.servicebus_triggers import (
     service_bus_functions,
     trigger_path,
 )
-from podium.localhost.settings import HostSettings, export_values, load_settings
+from podium.localhost.settings import (
+    HostSettings,
+    export_values,
+    load_settings,
+    unexport_values,
+)
 from podium.localhost.timer_triggers import TimerRunner, timer_functions
 
 log = logging.getLogger("podium.localhost.host")
@@ -198,6 +203,7 @@ class LocalHost:
         self._unsubscribe: Any = None
         self._invoker: Invoker | None = None
         self._started = False
+        self._exported: dict[str, str] = {}
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -205,7 +211,7 @@ class LocalHost:
         if self._started:
             return self
         s = self.settings
-        export_values(s)
+        self._exported = export_values(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
         app = import_app(self.app_dir)
         self.index = FunctionIndex.from_app(app)
@@ -313,6 +319,8 @@ class LocalHost:
             client_mod.unregister_inprocess_app(self._inproc_base)
         if self._invoker is not None:
             self._invoker.close()
+        unexport_values(self._exported)
+        self._exported = {}
         self._started = False
 
     async def _stop_async(self) -> None:

@@ -248,12 +248,30 @@ def read_host_keys(data_dir: Path) -> dict[str, str]:
     return _read_json(path) if path.exists() else {}
 
 
-def export_values(settings: HostSettings, environ: MutableMapping[str, str] | None = None) -> None:
+def export_values(
+    settings: HostSettings, environ: MutableMapping[str, str] | None = None
+) -> dict[str, str]:
     """Export Values and ConnectionStrings to the app's environment, never overriding a variable
-    already set (the Functions host gives the app its settings as environment variables)."""
+    already set (the Functions host gives the app its settings as environment variables).
+    Returns what it added, so an in-process host can take it back when it stops."""
     target = os.environ if environ is None else environ
-    for key, value in settings.values.items():
-        target.setdefault(key, value)
-    for key, value in settings.connection_strings.items():
+    added: dict[str, str] = {}
+    items = list(settings.values.items()) + [
         # Core Tools exposes connection strings to the app under this prefix.
-        target.setdefault(f"ConnectionStrings:{key}", value)
+        (f"ConnectionStrings:{key}", value) for key, value in settings.connection_strings.items()
+    ]
+    for key, value in items:
+        if key not in target:
+            target[key] = value
+            added[key] = value
+    return added
+
+
+def unexport_values(
+    added: Mapping[str, str], environ: MutableMapping[str, str] | None = None
+) -> None:
+    """Remove what :func:`export_values` added, unless something changed it since."""
+    target = os.environ if environ is None else environ
+    for key, value in added.items():
+        if target.get(key) == value:
+            del target[key]
