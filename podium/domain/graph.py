@@ -61,7 +61,9 @@ class ExecutionGraph:
                 continue
             self._index[task.task_id] = len(self._tasks)
             self._tasks[task.task_id] = task
-        self._dependents: dict[str, list[str]] = {tid: [] for tid in self._tasks}
+        # Only tasks that have dependents get a list (saves 100k empty lists on big graphs);
+        # read it through self._children(tid).
+        self._dependents: dict[str, list[str]] = {}
         for task in self._tasks.values():
             seen: set[str] = set()
             for dep in task.depends_on:
@@ -69,11 +71,12 @@ class ExecutionGraph:
                     problems.append(f"task {task.task_id!r} lists dependency {dep!r} twice")
                     continue
                 seen.add(dep)
-                dependents = self._dependents.get(dep)
-                if dependents is None:
+                if dep not in self._tasks:
                     problems.append(f"task {task.task_id!r} depends on unknown task {dep!r}")
+                elif dep in self._dependents:
+                    self._dependents[dep].append(task.task_id)
                 else:
-                    dependents.append(task.task_id)
+                    self._dependents[dep] = [task.task_id]
         if not problems:  # a cycle search needs every dependency to resolve
             self._topo = self._topological_order(problems)
         if check_phases:
@@ -109,7 +112,7 @@ class ExecutionGraph:
         while queue:
             tid = queue.popleft()
             order.append(tid)
-            for child in dependents[tid]:
+            for child in dependents.get(tid, ()):
                 indeg[child] -= 1
                 if indeg[child] == 0:
                     queue.append(child)
@@ -216,7 +219,7 @@ class ExecutionGraph:
     def dependents(self, task_id: str) -> list[str]:
         """Ids of the tasks that depend directly on ``task_id``, in declaration order."""
         self.task(task_id)
-        return list(self._dependents[task_id])
+        return list(self._dependents.get(task_id, ()))
 
     def count(self, status: TaskStatus) -> int:
         """Number of tasks in ``status`` (O(1))."""
@@ -282,7 +285,7 @@ class ExecutionGraph:
         queue = deque(self._troubled)
         while queue:
             tid = queue.popleft()
-            for child in self._dependents[tid]:
+            for child in self._dependents.get(tid, ()):
                 if child not in seen and self._tasks[child].status is S.PENDING:
                     seen.add(child)
                     queue.append(child)
@@ -350,7 +353,11 @@ class ExecutionGraph:
         queue = deque([task_id])
         while queue:
             tid = queue.popleft()
-            nxt = self._dependents[tid] if direction == "down" else self._tasks[tid].depends_on
+            nxt = (
+                self._dependents.get(tid, ())
+                if direction == "down"
+                else self._tasks[tid].depends_on
+            )
             for other in nxt:
                 if other not in seen:
                     seen.add(other)
@@ -375,7 +382,7 @@ class ExecutionGraph:
         newly: list[str] = []
         unmet = self._unmet
         tasks = self._tasks
-        for child in self._dependents[task_id]:
+        for child in self._dependents.get(task_id, ()):
             unmet[child] -= 1
             if unmet[child] == 0:
                 task = tasks[child]
@@ -422,7 +429,7 @@ class ExecutionGraph:
             task.outputs = dict(outputs)
             data["outputs"] = task.outputs
         if emitted_events:
-            task.emitted_events.extend(emitted_events)
+            task.emitted_events = (*task.emitted_events, *emitted_events)
             data["emittedEvents"] = list(emitted_events)
         newly = self._promote_dependents(task_id, when)
         return TaskTransition(task_id, S.COMPLETED, when, data, newly)

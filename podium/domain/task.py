@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError
@@ -52,6 +53,8 @@ class HumanTaskSpec(DomainModel):
     fallback_action: Literal["continue", "skip", "abort"] = "continue"
     escalation_target: str | None = None
 
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _OPTIONAL_KEYS = (
     "agentId",
@@ -150,7 +153,9 @@ class OrchestrationTask:
         self.type = type
         self.agent_id = agent_id
         self.depends_on: tuple[str, ...] = tuple(depends_on)
-        self.inputs: dict[str, Any] = dict(inputs) if inputs else {}
+        # Empty containers are shared read-only singletons: a 100k-task graph would otherwise
+        # allocate 300k empty dicts/lists (and pay for them again in every GC pass).
+        self.inputs: Mapping[str, Any] = dict(inputs) if inputs else _EMPTY
         self.outputs: dict[str, Any] | None = dict(outputs) if outputs is not None else None
         self.status = status
         self.phase = phase
@@ -163,14 +168,14 @@ class OrchestrationTask:
         self.priority = priority
         self.templates: tuple[str, ...] = tuple(templates)
         self.trigger_event = trigger_event
-        self.emitted_events: list[str] = list(emitted_events)
+        self.emitted_events: tuple[str, ...] = tuple(emitted_events)
         self.created_at = created_at
         self.ready_at = ready_at
         self.started_at = started_at
         self.completed_at = completed_at
         self.error: dict[str, Any] | None = dict(error) if error is not None else None
         self.skipped_by = skipped_by
-        self.extra: dict[str, Any] = dict(extra) if extra else {}
+        self.extra: Mapping[str, Any] = dict(extra) if extra else _EMPTY
 
     @property
     def is_human(self) -> bool:
@@ -199,7 +204,7 @@ class OrchestrationTask:
         if self.phase is not None:
             d["phase"] = self.phase.value
         if self.inputs:
-            d["inputs"] = self.inputs
+            d["inputs"] = dict(self.inputs)
         if self.outputs is not None:
             d["outputs"] = self.outputs
         if self.attempts:
@@ -251,7 +256,7 @@ class OrchestrationTask:
         if "type" not in data:
             raise DomainError(f"{label}: type is required")
         depends_on = data.get("dependsOn") or ()
-        if isinstance(depends_on, str) or not all(isinstance(x, str) for x in depends_on):
+        if not isinstance(depends_on, list | tuple) or not set(map(type, depends_on)) <= {str}:
             raise DomainError(f"{label}: dependsOn must be a list of task ids")
         try:
             status = TaskStatus(data["status"]) if "status" in data else TaskStatus.PENDING
@@ -261,7 +266,8 @@ class OrchestrationTask:
         phase = LifecyclePhase.parse(data["phase"]) if data.get("phase") else None
         retry = _sub_model(RetryPolicy, data.get("retryPolicy"), label, "retryPolicy")
         human = _sub_model(HumanTaskSpec, data.get("human"), label, "human")
-        extra = {k: v for k, v in data.items() if k not in _KNOWN_KEYS} or None
+        extra_keys = data.keys() - _KNOWN_KEYS
+        extra = {k: data[k] for k in data if k in extra_keys} if extra_keys else None
         try:
             return cls(
                 task_id,
