@@ -436,7 +436,8 @@ class Episode:
                         f"{_describe(sigs[i])} in the history, but the orchestrator now "
                         f"schedules {_describe(sig)} at that position"
                     )
-                self._check_cancellations(action, seqs[i])
+                if _has_timer(sig):
+                    self._check_cancellations(action, seqs[i])
                 continue
             self.last_new = i
             seqs.append(self._apply_new(action))
@@ -604,6 +605,13 @@ class Episode:
 
 
 PARENT_EXECUTION = "PodiumParentExecution"
+
+
+def _has_timer(sig: list[Any]) -> bool:
+    kind, name = sig
+    if kind in COMPOUND_ACTIONS:
+        return any(_has_timer(child) for child in name)
+    return bool(kind == h.CREATE_TIMER)
 
 
 def _wait_names(sig: list[Any]) -> list[str]:

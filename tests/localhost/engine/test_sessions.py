@@ -66,3 +66,35 @@ def test_evicted_session_falls_back_to_full_replay(tmp_path: Path) -> None:
     assert isinstance(invoker, ExtendedSessions)
     assert invoker.misses > 3  # sessions were evicted and rebuilt by full replay
     engine.stop()
+
+
+def test_fast_history_events_equal_the_sdks_own() -> None:
+    from azure.durable_functions.models.history.HistoryEvent import HistoryEvent
+
+    from podium.localhost.engine.sessions import _fast_event
+
+    samples = [
+        {"EventType": 12, "EventId": -1, "IsPlayed": False, "Timestamp": "2026-11-25T12:00:00.5Z"},
+        {
+            "EventType": 15,
+            "EventId": -1,
+            "IsPlayed": True,
+            "Timestamp": "2026-11-25T12:00:00.000001Z",
+            "Name": "go",
+            "Input": "1",
+            "PodiumExternal": True,
+        },
+        {
+            "EventType": 14,
+            "EventId": 3,
+            "IsPlayed": True,
+            "Timestamp": "2026-11-25T12:00:00Z",
+            "InstanceId": "@c@k",
+            "Name": "add",
+            "Input": "{}",
+        },
+    ]
+    for sample in samples:
+        fast, sdk = _fast_event(sample), HistoryEvent(**sample)
+        assert vars(fast) == vars(sdk)
+        assert fast.timestamp.utcoffset() == sdk.timestamp.utcoffset()
