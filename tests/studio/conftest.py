@@ -102,8 +102,8 @@ def page(browser, page_errors: PageErrors, studio_server: str):
     assert page_errors.unexpected() == [], "console errors in Studio"
 
 
-def shot(page, name: str) -> Path:
+def shot(page, name: str, full_page: bool = False) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"studio-{name}.png"
-    page.screenshot(path=str(path), full_page=False)
+    page.screenshot(path=str(path), full_page=full_page)
     return path

@@ -185,6 +185,7 @@ def test_task_detail_by_keyboard_shows_vault_references_only(page) -> None:
     # Tab reaches the nodes (keyboard accessible)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.getAttribute('role')") == "button"
+    page.wait_for_timeout(400)  # smooth scroll to the panel
     shot(page, "task-detail")
 
 
@@ -207,7 +208,7 @@ def test_audit_trail_filters_by_trace_task_and_agent(page) -> None:
     page.fill("#af-taskId", "T3")
     page.press("#af-taskId", "Enter")
     expect(rows).to_have_count(4)
-    shot(page, "audit")
+    shot(page, "audit", full_page=True)
 
 
 def test_replay_steps_through_a_past_run(page) -> None:

@@ -335,10 +335,17 @@ export function mount(container, ctx, projectId) {
     renderGraph(); renderDetail();
   }
 
+  function selectTask(taskId) {
+    s.taskId = taskId;
+    renderGraph(); renderDetail();
+    // On a laptop screen the panel sits below the graph: bring it into view without a jump.
+    $("d-h").closest("aside").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  }
+
   container.addEventListener("click", (e) => {
     const el = e.target.closest("[data-action], g.node");
     if (!el || el.disabled) return;
-    if (el.matches("g.node")) { s.taskId = el.dataset.taskId; renderGraph(); renderDetail(); return; }
+    if (el.matches("g.node")) { selectTask(el.dataset.taskId); return; }
     const { action } = el.dataset;
     const taskId = el.dataset.task;
     if (action === "answer") answer(taskId, el.dataset.response);
@@ -384,9 +391,8 @@ export function mount(container, ctx, projectId) {
     const node = e.target.closest?.("g.node");
     if (node && (e.key === "Enter" || e.key === " ")) {
       e.preventDefault();
-      s.taskId = node.dataset.taskId;
-      renderGraph(); renderDetail();
-      document.querySelector(`g.node[data-task-id="${CSS.escape(s.taskId)}"]`)?.focus();
+      selectTask(node.dataset.taskId);
+      document.querySelector(`g.node[data-task-id="${CSS.escape(s.taskId)}"]`)?.focus({ preventScroll: true });
     }
   });
   container.addEventListener("input", (e) => {
