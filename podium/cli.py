@@ -218,17 +218,26 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 # -- serving ---------------------------------------------------------------------------------
 
+def _dash_outside_invocations(record: logging.LogRecord) -> bool:
+    """Host lines (not inside a function invocation) show ``-`` for function and id."""
+    for name in ("function_name", "invocation_id"):
+        if getattr(record, name, None) is None:
+            setattr(record, name, "-")
+    return True
+
+
 def cmd_host(args: argparse.Namespace) -> int:
     from podium.localhost.engine import logcontext
     from podium.localhost.host import HostStartError, LocalHost
     from podium.localhost.settings import KEYS_FILE, SettingsError
 
     logcontext.install()
-    logging.basicConfig(
-        level=getattr(logging, str(args.log_level).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s [%(function_name)s %(invocation_id)s] "
-               "%(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.addFilter(_dash_outside_invocations)
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s [%(function_name)s %(invocation_id)s] %(message)s"))
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        handlers=[handler])
     try:
         host = LocalHost(Path(args.app_dir), port=args.port, data_dir=args.data_dir,
                          bind=args.bind)
