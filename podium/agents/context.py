@@ -84,10 +84,10 @@ class AgentContext:
         """Absolute path of a workspace-relative path; refuses anything escaping the workspace."""
         rel = Path(relative)
         if rel.is_absolute():
-            raise WorkspaceError(f"path must be relative to the workspace: {relative}")
+            raise WorkspaceError(f"WorkspaceViolation: path must be relative: {relative}")
         target = (self.workspace / rel).resolve()
         if target != self.workspace and self.workspace not in target.parents:
-            raise WorkspaceError(f"path escapes the workspace: {relative}")
+            raise WorkspaceError(f"WorkspaceViolation: path escapes the workspace: {relative}")
         return target
 
     def relative(self, path: Path) -> str:
