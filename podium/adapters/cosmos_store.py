@@ -193,7 +193,8 @@ class CosmosAuditLog(_Base):
         for field, value in (("traceId", trace_id), ("taskId", task_id),
                              ("agentId", agent_id), ("type", type)):
             if value is not None:
-                query += f" AND c.body.{field} = @{field}"  # field names are constants
+                # field names are constants; the ['x'] form cannot clash with a SQL keyword
+                query += f" AND c.body['{field}'] = @{field}"
                 params.append({"name": f"@{field}", "value": value})
         docs, token = self._page(query + " ORDER BY c.ts", params, continuation, limit,
                                  project_id)
