@@ -13,7 +13,7 @@ import os
 import threading
 import traceback
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from podium.localhost.api import FunctionInfo
 from podium.localhost.engine import history as h
 from podium.localhost.engine import logcontext
 from podium.localhost.engine.model import WorkItem
+from podium.localhost.engine.workers import Outcome, WorkerPool
 
 Done = Callable[[WorkItem, dict[str, Any]], None]
 
@@ -68,11 +69,19 @@ def completion(
 
 
 class ActivityRunner:
-    """A thread pool for sync activities and an event loop thread for async ones."""
+    """A thread pool for sync activities and an event loop thread for async ones; or, with
+    ``processes`` > 1 and an ``app_spec``, worker processes (see ``workers.py``)."""
 
-    def __init__(self, clock_now: Callable[[], datetime], threads: int | None = None) -> None:
+    def __init__(
+        self,
+        clock_now: Callable[[], datetime],
+        threads: int | None = None,
+        processes: int = 1,
+        app_spec: str | None = None,
+    ) -> None:
         self._now = clock_now
         self.threads = threads or default_thread_count()
+        self._workers = WorkerPool(app_spec, processes) if processes > 1 and app_spec else None
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="podium-activity")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
@@ -91,10 +100,25 @@ class ActivityRunner:
 
     def submit(self, fi: FunctionInfo, item: WorkItem, done: Done) -> None:
         fn = fi.user_function
-        if inspect.iscoroutinefunction(fn):
+        if self._workers is not None:
+            future = self._workers.submit(item.name, item.input)
+            future.add_done_callback(lambda f: done(item, self._from_worker(item, f)))
+        elif inspect.iscoroutinefunction(fn):
             asyncio.run_coroutine_threadsafe(self._run_async(fi, item, done), self._event_loop())
         else:
             self._pool.submit(self._run_sync, fi, item, done)
+
+    def _from_worker(self, item: WorkItem, future: Future[Outcome]) -> dict[str, Any]:
+        try:
+            ok, result, reason, details = future.result()
+        except Exception as exc:  # noqa: BLE001 - the worker process died mid-activity
+            ok, result = False, None
+            reason = f"Activity function '{item.name}' failed: worker process died: {exc!r}"
+            details = ""
+        now = self._now()
+        if ok:
+            return h.event(h.TASK_COMPLETED, now, TaskScheduledId=item.seq, Result=result)
+        return h.event(h.TASK_FAILED, now, TaskScheduledId=item.seq, Reason=reason, Details=details)
 
     def _run_sync(self, fi: FunctionInfo, item: WorkItem, done: Done) -> None:
         with logcontext.invocation(fi.name):
@@ -117,6 +141,8 @@ class ActivityRunner:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._workers is not None:
+            self._workers.shutdown()
         with self._lock:
             loop, thread = self._loop, self._loop_thread
             self._loop = self._loop_thread = None

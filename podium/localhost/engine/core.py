@@ -55,6 +55,7 @@ from podium.localhost.engine.model import (
 )
 from podium.localhost.engine.sessions import ExtendedSessions, FullReplay, Invoker
 from podium.localhost.engine.store import DurableStore
+from podium.localhost.engine.workers import worker_count
 from podium.localhost.functions import FunctionIndex
 
 log = logging.getLogger("podium.localhost.engine")
@@ -92,6 +93,10 @@ class EngineOptions:
     max_concurrent_activities: int = 10 * 4
     max_concurrent_orchestrations: int = 100
     thread_count: int | None = None
+    # FUNCTIONS_WORKER_PROCESS_COUNT (None: read the environment); > 1 runs activities in
+    # worker processes that import ``app_path`` ("path/to/function_app.py[:attribute]").
+    worker_processes: int | None = None
+    app_path: str | None = None
     entity_batch_size: int = 1000
     # Keep each orchestration's SDK replay state between episodes (see sessions.py);
     # verify_sessions also replays fully every time and fails loudly on any difference.
@@ -134,7 +139,12 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._stepping = False  # a step holds drained work outside the queues
-        self._runner = ActivityRunner(self.clock.now, self.options.thread_count)
+        processes = self.options.worker_processes or worker_count()
+        if processes > 1 and not self.options.app_path:
+            log.warning("FUNCTIONS_WORKER_PROCESS_COUNT=%d ignored: no app path given", processes)
+        self._runner = ActivityRunner(
+            self.clock.now, self.options.thread_count, processes, self.options.app_path
+        )
         self._unsubscribe = None
         subscribe = getattr(self.clock, "subscribe", None)
         if subscribe is not None:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -196,6 +198,28 @@ def make_app() -> df.DFApp:
         first = yield context.wait_for_external_event("go")
         second = yield context.wait_for_external_event("go")
         return [first, second]
+
+    @app.activity_trigger(input_name="seconds")
+    def whoami(seconds: float) -> int:
+        time.sleep(seconds)
+        return os.getpid()
+
+    @app.activity_trigger(input_name="seconds")
+    async def whoami_async(seconds: float) -> int:
+        await asyncio.sleep(seconds)
+        return os.getpid()
+
+    @app.orchestration_trigger(context_name="context")
+    def pids(context: df.DurableOrchestrationContext):
+        count = context.get_input()
+        tasks = [context.call_activity("whoami", 0.2) for _ in range(count)]
+        tasks.append(context.call_activity("whoami_async", 0.01))
+        found = yield context.task_all(tasks)
+        try:
+            yield context.call_activity("boom", "in a worker")
+        except Exception as exc:  # noqa: BLE001
+            return {"pids": found, "error": str(exc).splitlines()[0]}
+        return {"pids": found, "error": None}
 
     @app.orchestration_trigger(context_name="context")
     def nondeterministic(context: df.DurableOrchestrationContext):

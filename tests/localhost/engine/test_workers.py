@@ -1,0 +1,84 @@
+"""Activities in worker processes (FUNCTIONS_WORKER_PROCESS_COUNT > 1) and concurrency limits."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+
+from podium.localhost.api import RuntimeStatus
+from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.engine.activities import default_thread_count
+from podium.localhost.engine.workers import worker_count
+from podium.localhost.functions import FunctionIndex
+from tests.localhost.apps.all_actions import make_app
+
+APP = Path(__file__).resolve().parents[1] / "apps" / "all_actions.py"
+
+
+@pytest.mark.slow
+def test_activities_run_in_worker_processes(tmp_path: Path) -> None:
+    engine = Engine(
+        FunctionIndex.from_app(make_app()),
+        SqliteStore(tmp_path / "hub.db"),
+        options=EngineOptions(worker_processes=2, app_path=f"{APP}:make_app"),
+    )
+    engine.start()
+    try:
+        iid = engine.start_new("pids", input=8)
+        assert engine.wait_for_idle(120)
+        state = engine.get_status(iid)
+    finally:
+        engine.stop()
+    assert state.runtime_status == RuntimeStatus.Completed, state.output
+    pids = set(state.output["pids"])
+    assert os.getpid() not in pids
+    assert len(pids) == 2  # both workers took activities
+    assert state.output["error"] == ("Activity function 'boom' failed: ValueError: in a worker ")
+
+
+def test_worker_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FUNCTIONS_WORKER_PROCESS_COUNT", "3")
+    monkeypatch.setenv("PYTHON_THREADPOOL_THREAD_COUNT", "7")
+    assert (worker_count(), default_thread_count()) == (3, 7)
+    monkeypatch.delenv("FUNCTIONS_WORKER_PROCESS_COUNT")
+    assert worker_count() == 1
+
+
+def test_max_concurrent_activities_is_honoured(tmp_path: Path) -> None:
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.activity_trigger(input_name="value")
+    def tracked(value: int) -> int:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return value
+
+    @app.orchestration_trigger(context_name="context")
+    def many(context: df.DurableOrchestrationContext):
+        results = yield context.task_all([context.call_activity("tracked", i) for i in range(30)])
+        return sum(results)
+
+    engine = Engine(
+        FunctionIndex.from_app(app),
+        SqliteStore(tmp_path / "hub.db"),
+        options=EngineOptions(max_concurrent_activities=3, thread_count=10),
+    )
+    iid = engine.start_new("many")
+    assert engine.run_until_idle(60)
+    engine.stop()
+    assert engine.get_status(iid).output == sum(range(30))
+    assert peak == 3
