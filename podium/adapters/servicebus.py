@@ -39,6 +39,20 @@ def _body(envelope: Json) -> str:
     return json.dumps(envelope, separators=(",", ":"), default=str)
 
 
+def build_message(envelope: Json, *, message_id: str, correlation_id: str,
+                  application_properties: Mapping[str, Any],
+                  scheduled_enqueue_time: datetime | None = None) -> Any:
+    """The ``ServiceBusMessage`` Podium sends for an event (sessions off: no session id)."""
+    from azure.servicebus import ServiceBusMessage
+
+    props = _props(application_properties)
+    return ServiceBusMessage(
+        _body(envelope), content_type="application/json", message_id=message_id,
+        correlation_id=correlation_id, subject=props.get(topology.PROP_EVENT_TYPE),
+        application_properties=props, scheduled_enqueue_time_utc=scheduled_enqueue_time,
+    )
+
+
 class ServiceBusEventPublisher:
     """Publishes with azure-servicebus; one client, one cached sender per destination.
 
@@ -49,17 +63,21 @@ class ServiceBusEventPublisher:
     """
 
     def __init__(self, *, connection_string: str | None = None,
-                 fully_qualified_namespace: str | None = None, credential: Any = None) -> None:
+                 fully_qualified_namespace: str | None = None, credential: Any = None,
+                 **client_kwargs: Any) -> None:
+        """``client_kwargs`` go to ``ServiceBusClient`` (e.g. ``retry_total``)."""
         from azure.servicebus import ServiceBusClient
 
         if connection_string:
-            self._client = ServiceBusClient.from_connection_string(connection_string)
+            self._client = ServiceBusClient.from_connection_string(connection_string,
+                                                                   **client_kwargs)
         elif fully_qualified_namespace:
             if credential is None:
                 from azure.identity import DefaultAzureCredential
 
                 credential = DefaultAzureCredential()
-            self._client = ServiceBusClient(fully_qualified_namespace, credential)
+            self._client = ServiceBusClient(fully_qualified_namespace, credential,
+                                            **client_kwargs)
         else:
             raise PublishError("ServiceBusEventPublisher needs a connection string or a namespace")
         self._senders: dict[str, Any] = {}
@@ -87,15 +105,11 @@ class ServiceBusEventPublisher:
         application_properties: Mapping[str, str],
         scheduled_enqueue_time: datetime | None = None,
     ) -> None:
-        from azure.servicebus import ServiceBusMessage
         from azure.servicebus.exceptions import ServiceBusError
 
-        props = _props(application_properties)
-        message = ServiceBusMessage(
-            _body(envelope), content_type="application/json", message_id=message_id,
-            correlation_id=correlation_id, subject=props.get(topology.PROP_EVENT_TYPE),
-            application_properties=props, scheduled_enqueue_time_utc=scheduled_enqueue_time,
-        )
+        message = build_message(envelope, message_id=message_id, correlation_id=correlation_id,
+                                application_properties=application_properties,
+                                scheduled_enqueue_time=scheduled_enqueue_time)
         sender, lock = self._sender(destination)
         try:
             with lock:  # a sender is not thread-safe; one lock per destination
