@@ -116,6 +116,10 @@ def test_env_source_and_chain(tmp_path: Path, stores: RecordStores) -> None:
     assert r.resolve("tenant-a", "api-key", trace_id="t", agent_id="a") == "env-api-key-1"
     with pytest.raises(SecretNotFoundError):
         r.resolve("tenant-a", "x", trace_id="t", agent_id="a")
+    # tenant "tenant" must not reach tenant-b's X through any name spelling
+    for name in ("b--x", "b-x", "-b--x", "B--X"):
+        with pytest.raises(SecretNotFoundError):
+            r.resolve("tenant", name, trace_id="t", agent_id="a")
 
 
 def test_resolve_refs_and_redaction_everywhere(secrets_file: Path, stores: RecordStores) -> None:
