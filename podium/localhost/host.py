@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import json
 import logging
 import os
 import secrets
@@ -50,6 +51,7 @@ from podium.localhost.http_triggers import HttpTriggers
 from podium.localhost.invocation import Invoker
 from podium.localhost.servicebus_triggers import (
     ServiceBusPump,
+    resolve_setting,
     service_bus_functions,
     trigger_path,
 )
@@ -123,8 +125,6 @@ def load_topology(app_dir: Path) -> Topology:
     path = app_dir / TOPOLOGY_FILE
     if not path.exists():
         return podium_topology()
-    import json
-
     try:
         return Topology.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (ValueError, TopologyError) as exc:
@@ -204,6 +204,7 @@ class LocalHost:
         self._invoker: Invoker | None = None
         self._started = False
         self._exported: dict[str, str] = {}
+        self._warned_outputs: set[tuple[str, Any]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -216,7 +217,7 @@ class LocalHost:
         app = import_app(self.app_dir)
         self.index = FunctionIndex.from_app(app)
         self.functions = self.index.all()
-        self._invoker = Invoker(s.thread_count, str(self.app_dir))
+        self._invoker = Invoker(s.thread_count, str(self.app_dir), self._send_output)
         store = SqliteStore(s.data_dir / f"{s.hub_name}.sqlite")
         self.engine = Engine(self.index, store, self.clock, EngineOptions(
             task_hub=s.hub_name,
@@ -356,6 +357,23 @@ class LocalHost:
         """The durable client binding JSON for a function with no HTTP request."""
         return client_mod.client_binding_json(self.base_url, self._rpc_base(),
                                               self.settings.hub_name, self.settings.durable_key)
+
+    def _send_output(self, info: FunctionInfo, binding: dict[str, Any], value: Any) -> None:
+        """Deliver an output binding's value: ``serviceBus`` goes to the embedded broker; other
+        kinds are not emulated (logged once per function and kind)."""
+        kind = getattr(binding.get("type"), "value", binding.get("type"))
+        if kind != "serviceBus":
+            if (info.name, kind) not in self._warned_outputs:
+                self._warned_outputs.add((info.name, kind))
+                log.warning("function %r: %s output bindings are not emulated by the local host; "
+                            "value dropped", info.name, kind)
+            return
+        assert self.broker is not None
+        target = binding.get("queueName") or binding.get("topicName") or ""
+        entity = resolve_setting(str(target), self.settings.get)
+        for item in value if isinstance(value, list) else [value]:
+            body = item if isinstance(item, str | bytes) else json.dumps(item)
+            self.broker.send(entity, body)
 
     def _on_broker_message(self, path: str) -> None:
         loop = self._loop

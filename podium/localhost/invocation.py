@@ -115,12 +115,46 @@ def _plain(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-class Invoker:
-    """Runs user functions: sync ones on the pool, async ones on the running loop."""
+class OutValue(func.Out):  # type: ignore[type-arg]
+    """What a ``func.Out[...]`` output-binding parameter receives."""
 
-    def __init__(self, thread_count: int = 16, function_directory: str = ".") -> None:
+    def __init__(self) -> None:
+        self._value: Any = None
+
+    def set(self, val: Any) -> None:
+        self._value = val
+
+    def get(self) -> Any:
+        return self._value
+
+
+OutputHandler = Callable[[FunctionInfo, dict[str, Any], Any], None]
+
+
+def output_bindings(info: FunctionInfo) -> list[dict[str, Any]]:
+    """Output bindings other than the HTTP response (``http``)."""
+    return [
+        b for b in info.bindings
+        if str(_plain(b.get("direction"))).lower() in ("1", "out", "inout")
+        and _plain(b.get("type")) != "http"
+    ]
+
+
+class Invoker:
+    """Runs user functions: sync ones on the pool, async ones on the running loop.
+
+    Output bindings (``func.Out`` parameters, or ``$return``) are handed to ``output_handler``
+    after the function succeeded, as the worker does; a failed invocation sends nothing."""
+
+    def __init__(
+        self,
+        thread_count: int = 16,
+        function_directory: str = ".",
+        output_handler: OutputHandler | None = None,
+    ) -> None:
         self.pool = ThreadPoolExecutor(max_workers=thread_count, thread_name_prefix="podium-fn")
         self.function_directory = function_directory
+        self.output_handler = output_handler
 
     async def invoke(self, info: FunctionInfo, kwargs: dict[str, Any]) -> tuple[Any, str]:
         """Call ``info.user_function(**kwargs)``; returns ``(result, invocation_id)``.
@@ -136,6 +170,14 @@ class Invoker:
         if "context" in params and "context" not in call_kwargs:
             call_kwargs["context"] = LocalContext(invocation_id, info.name,
                                                   self.function_directory)
+        outs: list[tuple[dict[str, Any], OutValue | None]] = []
+        for binding in output_bindings(info):
+            name = binding.get("name")
+            if name == "$return":
+                outs.append((binding, None))
+            elif name in params and name not in call_kwargs:
+                call_kwargs[name] = out = OutValue()
+                outs.append((binding, out))
         with logcontext.invocation(info.name, invocation_id):
             log.debug("Executing '%s' (id=%s)", info.name, invocation_id)
             if inspect.iscoroutinefunction(fn):
@@ -148,6 +190,10 @@ class Invoker:
                 )
                 if inspect.isawaitable(result):
                     result = await result
+            for binding, out in outs:
+                value = result if out is None else out.get()
+                if value is not None and self.output_handler is not None:
+                    await asyncio.to_thread(self.output_handler, info, binding, value)
             log.debug("Executed '%s' (Succeeded, id=%s)", info.name, invocation_id)
             return result, invocation_id
 

@@ -56,8 +56,9 @@ def broker(tmp_path: Path, clock) -> Broker:
 
 
 def test_queue_peek_lock_complete(broker: Broker) -> None:
-    seq = broker.send("q", "hello", message_id="m1", correlation_id="c1",
-                      application_properties={"a": 1})
+    seq = broker.send(
+        "q", "hello", message_id="m1", correlation_id="c1", application_properties={"a": 1}
+    )
     assert seq == 1
     [msg] = broker.receive("q")
     assert (msg.text, msg.message_id, msg.correlation_id) == ("hello", "m1", "c1")
@@ -110,7 +111,9 @@ def test_explicit_dead_letter_and_receive_from_dlq(broker: Broker) -> None:
     broker.dead_letter("q", msg.lock_token, "SchemaInvalid", "missing field projectId")
     [dead] = broker.receive("q/$DeadLetterQueue")
     assert (dead.dead_letter_reason, dead.dead_letter_error_description) == (
-        "SchemaInvalid", "missing field projectId")
+        "SchemaInvalid",
+        "missing field projectId",
+    )
     broker.complete("q/$DeadLetterQueue", dead.lock_token)
     assert broker.peek("q/$DeadLetterQueue") == []
 

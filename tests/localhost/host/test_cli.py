@@ -27,9 +27,26 @@ def served(tmp_path_factory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("cli-host")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "podium", "host", "--port", "0", "--app-dir", str(BASIC_APP),
-         "--data-dir", str(data), "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=str(data))
+        [
+            sys.executable,
+            "-m",
+            "podium",
+            "host",
+            "--port",
+            "0",
+            "--app-dir",
+            str(BASIC_APP),
+            "--data-dir",
+            str(data),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=str(data),
+    )
     banner: list[str] = []
     url = None
     deadline = time.monotonic() + 60
@@ -73,8 +90,7 @@ def _wait(url: str, instance_id: str, capsys, want: str = "Completed") -> dict:
 
 
 def test_start_status_instances_purge(served: str, capsys) -> None:
-    code, out, _ = run(served, "start", "greet", "--input", '["cli"]', "--id", "c1",
-                       capsys=capsys)
+    code, out, _ = run(served, "start", "greet", "--input", '["cli"]', "--id", "c1", capsys=capsys)
     assert (code, out.strip()) == (EXIT_OK, "c1")
     assert _wait(served, "c1", capsys)["output"] == ["hello cli"]
     code, out, _ = run(served, "instances", "--status", "Completed", capsys=capsys)

@@ -32,7 +32,10 @@ def test_start_then_status_202_then_200(host) -> None:
     assert r.status_code == 200
     body = r.json()
     assert (body["runtimeStatus"], body["output"], body["input"]) == (
-        "Completed", ["hello a", "hello b"], ["a", "b"])
+        "Completed",
+        ["hello a", "hello b"],
+        ["a", "b"],
+    )
     assert body["customStatus"] == {"done": 2}
     r = host.request("GET", f"{API}/instances/i1", params={"showHistory": "true"}, headers=KEY)
     assert r.json()["historyEvents"]
@@ -48,8 +51,7 @@ def test_running_instance_is_202_with_location(host) -> None:
 
 def test_keys_required_master_key_accepted(host) -> None:
     assert host.request("GET", f"{API}/instances").status_code == 401
-    assert host.request("GET", f"{API}/instances",
-                        params={"code": FUNCTION_KEY}).status_code == 401
+    assert host.request("GET", f"{API}/instances", params={"code": FUNCTION_KEY}).status_code == 401
     assert host.request("GET", f"{API}/instances", params={"code": MASTER_KEY}).status_code == 200
     assert host.request("GET", f"{API}/instances", params={"code": DURABLE_KEY}).status_code == 200
 
@@ -92,14 +94,17 @@ def test_raise_event_terminate_suspend_resume_and_410s(host) -> None:
     assert r.status_code == 410 and r.json()["message"]
     assert host.request("POST", f"{API}/instances/a1/terminate", headers=KEY).status_code == 410
 
-    assert host.request("POST", f"{API}/instances/a2/suspend?reason=x",
-                        headers=KEY).status_code == 202
+    assert (
+        host.request("POST", f"{API}/instances/a2/suspend?reason=x", headers=KEY).status_code == 202
+    )
     host.wait_for_idle()
     assert host.status("a2").runtime_status.value == "Suspended"
     assert host.request("POST", f"{API}/instances/a2/resume", headers=KEY).status_code == 202
     host.wait_for_idle()
-    assert host.request("POST", f"{API}/instances/a2/terminate?reason=stop",
-                        headers=KEY).status_code == 202
+    assert (
+        host.request("POST", f"{API}/instances/a2/terminate?reason=stop", headers=KEY).status_code
+        == 202
+    )
     host.wait_for_idle()
     r = host.request("GET", f"{API}/instances/a2", headers=KEY)
     assert r.status_code == 400 and r.json()["runtimeStatus"] == "Terminated"
@@ -110,8 +115,7 @@ def test_list_filters_and_continuation(host) -> None:
         _start(host, "greet", [str(i)], f"g{i}")
     _start(host, "approval", None, "w1")
     host.wait_for_idle()
-    r = host.request("GET", f"{API}/instances", params={"runtimeStatus": "Completed"},
-                     headers=KEY)
+    r = host.request("GET", f"{API}/instances", params={"runtimeStatus": "Completed"}, headers=KEY)
     assert sorted(i["instanceId"] for i in r.json()) == ["g0", "g1", "g2"]
     assert all(i["input"] is None for i in r.json())  # showInput defaults to false in lists
     seen, token = [], None
@@ -119,8 +123,9 @@ def test_list_filters_and_continuation(host) -> None:
         headers = dict(KEY)
         if token:
             headers["x-ms-continuation-token"] = token
-        r = host.request("GET", f"{API}/instances", params={"top": "1", "showInput": "true"},
-                         headers=headers)
+        r = host.request(
+            "GET", f"{API}/instances", params={"top": "1", "showInput": "true"}, headers=headers
+        )
         assert r.status_code == 200 and len(r.json()) <= 1
         seen += [i["instanceId"] for i in r.json()]
         token = r.headers.get("x-ms-continuation-token")
@@ -137,18 +142,23 @@ def test_purge_one_and_by_filter(host) -> None:
     host.wait_for_idle()
     r = host.request("DELETE", f"{API}/instances/p0", headers=KEY)
     assert (r.status_code, r.json()) == (200, {"instancesDeleted": 1})
-    r = host.request("DELETE", f"{API}/instances", headers=KEY,
-                     params={"runtimeStatus": "Completed",
-                             "createdTimeFrom": "2000-01-01T00:00:00Z"})
+    r = host.request(
+        "DELETE",
+        f"{API}/instances",
+        headers=KEY,
+        params={"runtimeStatus": "Completed", "createdTimeFrom": "2000-01-01T00:00:00Z"},
+    )
     assert (r.status_code, r.json()) == (200, {"instancesDeleted": 2})
-    r = host.request("DELETE", f"{API}/instances", headers=KEY,
-                     params={"runtimeStatus": "Completed"})
+    r = host.request(
+        "DELETE", f"{API}/instances", headers=KEY, params={"runtimeStatus": "Completed"}
+    )
     assert r.status_code == 404
 
 
 def test_entity_signal_and_read(host) -> None:
-    r = host.request("POST", f"{API}/entities/counter/c1", params={"op": "add"}, json=5,
-                     headers=KEY)
+    r = host.request(
+        "POST", f"{API}/entities/counter/c1", params={"op": "add"}, json=5, headers=KEY
+    )
     assert r.status_code == 202
     host.wait_for_idle()
     r = host.request("GET", f"{API}/entities/counter/c1", headers=KEY)

@@ -14,8 +14,9 @@ def host(podium_host):
 
 
 def test_route_params_query_headers_and_json_response(host) -> None:
-    r = host.request("GET", "/api/items/42", params={"q": "x", "code": FUNCTION_KEY},
-                     headers={"x-test": "hdr"})
+    r = host.request(
+        "GET", "/api/items/42", params={"q": "x", "code": FUNCTION_KEY}, headers={"x-test": "hdr"}
+    )
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/json")
     assert r.json() == {"id": "42", "q": "x", "method": "GET", "header": "hdr"}
@@ -74,7 +75,7 @@ def test_unknown_path_is_json_404(host) -> None:
 def test_http_urls_listed_for_the_banner(host) -> None:
     urls = {name: url for name, _, url in host.http_urls()}
     assert urls["item"].endswith("/api/items/{id:int}")
-    assert len(urls) == 8
+    assert len(urls) == 9
 
 
 def test_route_compiler() -> None:

@@ -33,8 +33,7 @@ def test_start_status_and_queries(host) -> None:
     host.wait_for_idle()
     status = host.run(client.get_status("s1", show_input=True))
     assert status.runtime_status == OrchestrationRuntimeStatus.Completed
-    assert (status.output, status.input_, status.custom_status) == (["hello x"], ["x"],
-                                                                      {"done": 1})
+    assert (status.output, status.input_, status.custom_status) == (["hello x"], ["x"], {"done": 1})
     generated = host.run(client.start_new("approval", None, {"k": 1}))
     host.wait_for_idle()
     assert len(generated) >= 32
@@ -85,9 +84,12 @@ def test_purge(host) -> None:
     host.wait_for_idle()
     assert host.run(client.purge_instance_history("p0")).instances_deleted == 1
     assert host.run(client.purge_instance_history("p0")).instances_deleted == 0
-    result = host.run(client.purge_instance_history_by(
-        created_time_from=datetime(2000, 1, 1, tzinfo=UTC),
-        runtime_status=[OrchestrationRuntimeStatus.Completed]))
+    result = host.run(
+        client.purge_instance_history_by(
+            created_time_from=datetime(2000, 1, 1, tzinfo=UTC),
+            runtime_status=[OrchestrationRuntimeStatus.Completed],
+        )
+    )
     assert result.instances_deleted == 2
     assert host.run(client.get_status_all()) == []
 

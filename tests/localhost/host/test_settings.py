@@ -23,14 +23,24 @@ def test_values_host_json_and_env_precedence(tmp_path: Path) -> None:
     app = _app(
         tmp_path,
         values={"A": "file", "B": "file", "PYTHON_THREADPOOL_THREAD_COUNT": "4"},
-        host={"extensions": {"durableTask": {
-            "hubName": "MyHub", "maxConcurrentActivityFunctions": 3,
-            "maxConcurrentOrchestratorFunctions": 2}, "serviceBus": {"maxConcurrentCalls": 5}}},
+        host={
+            "extensions": {
+                "durableTask": {
+                    "hubName": "MyHub",
+                    "maxConcurrentActivityFunctions": 3,
+                    "maxConcurrentOrchestratorFunctions": 2,
+                },
+                "serviceBus": {"maxConcurrentCalls": 5},
+            }
+        },
     )
     s = load_settings(app, environ={"B": "env"})
     assert (s.get("A"), s.get("B")) == ("file", "env")
     assert (s.hub_name, s.max_concurrent_activities, s.max_concurrent_orchestrators) == (
-        "MyHub", 3, 2)
+        "MyHub",
+        3,
+        2,
+    )
     assert s.service_bus["maxConcurrentCalls"] == 5
     assert s.thread_count == 4
     assert s.connection_strings == {"db": "x"}
@@ -41,8 +51,11 @@ def test_values_host_json_and_env_precedence(tmp_path: Path) -> None:
 
 
 def test_hub_name_from_app_setting(tmp_path: Path) -> None:
-    app = _app(tmp_path, values={"HUB": "FromSetting"},
-               host={"extensions": {"durableTask": {"hubName": "%HUB%"}}})
+    app = _app(
+        tmp_path,
+        values={"HUB": "FromSetting"},
+        host={"extensions": {"durableTask": {"hubName": "%HUB%"}}},
+    )
     assert load_settings(app, environ={}).hub_name == "FromSetting"
 
 
@@ -68,8 +81,11 @@ def test_keys_from_settings_win(tmp_path: Path) -> None:
     ("values", "host", "needle"),
     [
         ({}, {"extensions": {"durableTask": {"hubName": "bad-name"}}}, "hubName"),
-        ({}, {"extensions": {"durableTask": {"maxConcurrentActivityFunctions": "x"}}},
-         "maxConcurrentActivityFunctions"),
+        (
+            {},
+            {"extensions": {"durableTask": {"maxConcurrentActivityFunctions": "x"}}},
+            "maxConcurrentActivityFunctions",
+        ),
         ({}, {"extensions": {"durableTask": {"hubName": "%MISSING%"}}}, "MISSING"),
         ({"PYTHON_THREADPOOL_THREAD_COUNT": "0"}, {}, "PYTHON_THREADPOOL_THREAD_COUNT"),
         ({"X": ["list"]}, {}, "Values.X"),

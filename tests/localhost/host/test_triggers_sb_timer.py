@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from podium.localhost.api import InstanceQuery
 from podium.localhost.broker import MAX_DELIVERY_REASON, registry
 from tests.localhost.host.conftest import BASIC_APP
 
@@ -18,13 +19,27 @@ def host(podium_host):
 
 
 def test_queue_message_starts_orchestration_with_client_binding(host) -> None:
-    host.send_message("tasks", json.dumps({"names": ["q"]}), message_id="m1",
-                      application_properties={"weight": 5})
+    host.send_message(
+        "tasks", json.dumps({"names": ["q"]}), message_id="m1", application_properties={"weight": 5}
+    )
     assert host.wait_for_idle()
     assert host.status("m1").output == ["hello q"]
     assert host.engine.read_entity_state("counter", "tasks").state == 5
-    assert host.broker.counts("tasks") == {"active": 0, "scheduled": 0, "locked": 0,
-                                           "dead_letter": 0}
+    assert host.broker.counts("tasks") == {
+        "active": 0,
+        "scheduled": 0,
+        "locked": 0,
+        "dead_letter": 0,
+    }
+
+
+def test_service_bus_output_binding_feeds_the_queue_trigger(host) -> None:
+    r = host.request("POST", "/api/enqueue", content=json.dumps({"names": ["out"]}).encode())
+    assert r.status_code == 202
+    assert host.wait_for_idle()
+    assert host.engine.read_entity_state("counter", "tasks").state == 1
+    states, _ = host.engine.list_instances(InstanceQuery())
+    assert [s.output for s in states] == [["hello out"]]
 
 
 def test_duplicate_message_id_is_processed_once(host) -> None:
@@ -65,8 +80,12 @@ def test_topic_subscription_filter_and_str_binding(host) -> None:
 
 
 def test_scheduled_message_waits_for_the_virtual_clock(host) -> None:
-    host.send_message("tasks", json.dumps({"names": ["later"]}), message_id="later",
-                      scheduled_enqueue_time=host.clock.now() + timedelta(hours=2))
+    host.send_message(
+        "tasks",
+        json.dumps({"names": ["later"]}),
+        message_id="later",
+        scheduled_enqueue_time=host.clock.now() + timedelta(hours=2),
+    )
     assert host.wait_for_idle()
     assert host.status("later") is None
     host.advance(timedelta(hours=2))

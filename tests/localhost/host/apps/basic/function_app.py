@@ -53,7 +53,8 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient):
     body = req.get_body()
     payload = json.loads(body) if body else None
     instance_id = await client.start_new(
-        req.route_params["name"], req.route_params.get("instance_id"), payload)
+        req.route_params["name"], req.route_params.get("instance_id"), payload
+    )
     return client.create_check_status_response(req, instance_id)
 
 
@@ -62,15 +63,23 @@ async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient):
 async def run(req: func.HttpRequest, client: df.DurableOrchestrationClient):
     instance_id = await client.start_new(req.route_params["name"], None, req.get_json())
     return await client.wait_for_completion_or_create_check_status_response(
-        req, instance_id, timeout_in_milliseconds=20000, retry_interval_in_milliseconds=50)
+        req, instance_id, timeout_in_milliseconds=20000, retry_interval_in_milliseconds=50
+    )
 
 
 @app.route(route="items/{id:int}", methods=["GET"])
 def item(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(
-        json.dumps({"id": req.route_params["id"], "q": req.params.get("q"),
-                    "method": req.method, "header": req.headers.get("x-test")}),
-        mimetype="application/json")
+        json.dumps(
+            {
+                "id": req.route_params["id"],
+                "q": req.params.get("q"),
+                "method": req.method,
+                "header": req.headers.get("x-test"),
+            }
+        ),
+        mimetype="application/json",
+    )
 
 
 @app.route(route="files/{*path}", auth_level=func.AuthLevel.ANONYMOUS)
@@ -98,26 +107,42 @@ async def echo(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(req.get_body(), status_code=201, headers={"x-echo": "1"})
 
 
+@app.route(route="enqueue", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
+@app.service_bus_queue_output(
+    arg_name="out", queue_name="%TASKS_QUEUE%", connection="SERVICEBUS_CONNECTION"
+)
+def enqueue(req: func.HttpRequest, out: func.Out[str]) -> func.HttpResponse:
+    out.set(req.get_body().decode())
+    return func.HttpResponse("queued", status_code=202)
+
+
 # -- service bus -----------------------------------------------------------------------------
-@app.service_bus_queue_trigger(arg_name="msg", queue_name="%TASKS_QUEUE%",
-                               connection="SERVICEBUS_CONNECTION")
+@app.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%TASKS_QUEUE%", connection="SERVICEBUS_CONNECTION"
+)
 @app.durable_client_input(client_name="client")
 async def on_task(msg: func.ServiceBusMessage, client: df.DurableOrchestrationClient):
     data = json.loads(msg.get_body())
     await client.start_new("greet", msg.message_id, data["names"])
-    await client.signal_entity(df.EntityId("counter", "tasks"), "add",
-                               msg.application_properties.get("weight", 1))
+    await client.signal_entity(
+        df.EntityId("counter", "tasks"), "add", msg.application_properties.get("weight", 1)
+    )
 
 
-@app.service_bus_queue_trigger(arg_name="msg", queue_name="poison",
-                               connection="SERVICEBUS_CONNECTION")
+@app.service_bus_queue_trigger(
+    arg_name="msg", queue_name="poison", connection="SERVICEBUS_CONNECTION"
+)
 def on_poison(msg: func.ServiceBusMessage):
     if msg.get_body() == b"poison":
         raise ValueError(f"cannot handle message {msg.message_id}")
 
 
-@app.service_bus_topic_trigger(arg_name="msg", topic_name="agent-tasks",
-                               subscription_name="qa-agent", connection="SERVICEBUS_CONNECTION")
+@app.service_bus_topic_trigger(
+    arg_name="msg",
+    topic_name="agent-tasks",
+    subscription_name="qa-agent",
+    connection="SERVICEBUS_CONNECTION",
+)
 @app.durable_client_input(client_name="client")
 async def on_qa(msg: str, client: df.DurableOrchestrationClient):
     await client.signal_entity(df.EntityId("counter", "qa"), "add", 1)
@@ -127,5 +152,4 @@ async def on_qa(msg: str, client: df.DurableOrchestrationClient):
 @app.timer_trigger(schedule="0 0 * * * *", arg_name="timer")
 @app.durable_client_input(client_name="client")
 async def hourly(timer: func.TimerRequest, client: df.DurableOrchestrationClient):
-    await client.signal_entity(df.EntityId("counter", "ticks"), "add",
-                               100 if timer.past_due else 1)
+    await client.signal_entity(df.EntityId("counter", "ticks"), "add", 100 if timer.past_due else 1)
