@@ -2,7 +2,8 @@
 
 The seed forbids kinds of work per phase ("Planning: no template generation or pipelines",
 "Security: cannot deploy or release to prod", "Validation: agent planning is locked",
-"Deployment: planning and architecture changes blocked"). Task types are free-form strings, so
+"Deployment: planning and architecture changes blocked"), made monotone so that a lock does
+not lapse in the phase after it (see CATEGORY_WINDOWS). Task types are free-form strings, so
 a type's categories are derived from its name by the patterns below; every task type used in
 ``flows/`` is covered by a test that pins its categories.
 """
@@ -46,15 +47,38 @@ CATEGORY_PATTERNS: tuple[tuple[TaskCategory, re.Pattern[str]], ...] = (
 P = LifecyclePhase
 C = TaskCategory
 
-# Phase -> categories that may not run while the project is in that phase (the seed's table).
-DISALLOWED_IN_PHASE: dict[LifecyclePhase, frozenset[TaskCategory]] = {
+# The seed's table, verbatim: phase -> categories forbidden while the project is in it.
+SEED_CONSTRAINTS: dict[LifecyclePhase, frozenset[TaskCategory]] = {
     P.PLANNING: frozenset({C.TEMPLATE_GENERATION, C.PIPELINE}),
     P.SECURITY: frozenset({C.DEPLOYMENT}),
     P.VALIDATION: frozenset({C.PLANNING}),
     P.DEPLOYMENT: frozenset({C.PLANNING, C.ARCHITECTURE}),
 }
 
-# Why, in the seed's words, for error messages and audit entries.
+# The same table made monotone, so a lock does not lapse between two phases: each category
+# may run only inside a window of phases (first, last; inclusive). Derived from the seed:
+# template generation and pipelines not before Assembly (Planning forbids them); deployment
+# not before Validation (Security forbids it); planning not after Security (Validation locks
+# it); architecture changes not after Pipeline (Deployment blocks them).
+CATEGORY_WINDOWS: dict[TaskCategory, tuple[LifecyclePhase, LifecyclePhase]] = {
+    C.TEMPLATE_GENERATION: (P.ASSEMBLY, P.DELIVERY_COMPLETE),
+    C.PIPELINE: (P.ASSEMBLY, P.DELIVERY_COMPLETE),
+    C.DEPLOYMENT: (P.VALIDATION, P.DELIVERY_COMPLETE),
+    C.PLANNING: (P.INITIALIZATION, P.SECURITY),
+    C.ARCHITECTURE: (P.INITIALIZATION, P.PIPELINE),
+    C.FINALIZATION: (P.INITIALIZATION, P.DELIVERY_COMPLETE),
+}
+
+DISALLOWED_IN_PHASE: dict[LifecyclePhase, frozenset[TaskCategory]] = {
+    phase: frozenset(
+        cat
+        for cat, (first, last) in CATEGORY_WINDOWS.items()
+        if not first.index <= phase.index <= last.index
+    )
+    for phase in LifecyclePhase
+}
+
+# Why, in the seed's words where it has some, for error messages and audit entries.
 CONSTRAINT_TEXT: dict[LifecyclePhase, str] = {
     P.PLANNING: "no template generation or pipelines during Planning",
     P.SECURITY: "cannot deploy or release to prod during Security",
@@ -80,4 +104,12 @@ def phase_constraint_violation(task_type: str, phase: LifecyclePhase) -> str | N
     if not bad:
         return None
     cats = ", ".join(sorted(c.value for c in bad))
-    return f"{task_type} is {cats} work: {CONSTRAINT_TEXT[phase]}"
+    if phase in CONSTRAINT_TEXT and bad & SEED_CONSTRAINTS[phase]:
+        why = CONSTRAINT_TEXT[phase]
+    else:
+        why = "; ".join(
+            f"{c.value} work runs only from {CATEGORY_WINDOWS[c][0].value} to "
+            f"{CATEGORY_WINDOWS[c][1].value}"
+            for c in sorted(bad)
+        )
+    return f"{task_type} is {cats} work: {why}"

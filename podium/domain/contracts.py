@@ -13,7 +13,7 @@ must pass ``event_id`` and ``timestamp`` derived replay-safely (e.g. from the in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import (
@@ -375,7 +375,8 @@ class EventEnvelope(DomainModel):
 
     @field_serializer("timestamp")
     def _ts(self, value: datetime) -> str:
-        return value.isoformat().replace("+00:00", "Z")
+        # Always UTC with a Z suffix, whatever offset the producer used.
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
     @property
     def idempotency_key(self) -> str:

@@ -269,6 +269,20 @@ def decide_task(
     return PhaseDecision(kind="allowed", reason=f"{what} may run in {now.value}")
 
 
+def allowed_flows(phase_now: LifecyclePhase | str, catalog: FlowCatalog | None = None) -> list[str]:
+    """Flows that may run in ``phase_now`` (the seed's "allowed orchestrators" column),
+    by name: the phase's own flows plus earlier ones the phase does not forbid."""
+    if catalog is None:
+        from .flows import default_catalog
+
+        catalog = default_catalog()
+    return [
+        name
+        for name in sorted(catalog.flows)
+        if decide_task(phase_now, name, catalog=catalog).allowed
+    ]
+
+
 def _lookup_flow(name: str, catalog: FlowCatalog | None) -> Any:
     if catalog is None:
         from .flows import default_catalog

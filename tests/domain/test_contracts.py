@@ -162,3 +162,8 @@ def test_direct_construction_types_payload() -> None:
         payload={"microserviceId": "svc-1", "name": "orders"},
     )  # fmt: skip
     assert e.payload.name == "orders"  # type: ignore[attr-defined]
+
+
+def test_timestamps_are_normalized_to_utc() -> None:
+    e = parse_event(envelope("ProjectCreated", {}, timestamp="2025-05-05T18:40:00+02:00"))
+    assert e.to_dict()["timestamp"] == TS

@@ -405,3 +405,18 @@ def test_replay_of_illegal_log_raises(diamond: ExecutionGraph) -> None:
         diamond.replay([{"taskId": "T4", "to": "InProgress", "at": T0}])
     with pytest.raises(DomainError, match="invalid transition record"):
         diamond.replay([{"taskId": "T4", "to": "Exploded"}])
+
+
+def test_effective_policies() -> None:
+    from podium.domain import DEFAULT_RETRY_POLICY, HumanTaskSpec, RetryPolicy
+
+    plain = OrchestrationTask("a", "X", agent_id="qa-agent")
+    assert plain.effective_retry_policy(DEFAULT_RETRY_POLICY) is DEFAULT_RETRY_POLICY
+    assert plain.effective_timeout_sec(900) == 900
+    own = OrchestrationTask("b", "X", retry_policy=RetryPolicy(max_attempts=1), timeout_sec=60)
+    assert own.effective_retry_policy(DEFAULT_RETRY_POLICY).max_attempts == 1
+    assert own.effective_timeout_sec(900) == 60
+    human = OrchestrationTask(
+        "h", "ApproveX", human=HumanTaskSpec(title="t", response_timeout_sec=5)
+    )
+    assert human.effective_timeout_sec(900) == 5

@@ -226,3 +226,50 @@ def test_rule_phases_must_be_adjacent() -> None:
 
 def test_category_enum_values_stable() -> None:
     assert TaskCategory("template-generation") is TaskCategory.TEMPLATE_GENERATION
+
+
+def test_seed_table_is_contained_and_locks_do_not_lapse() -> None:
+    from podium.domain.categories import DISALLOWED_IN_PHASE, SEED_CONSTRAINTS
+
+    for phase, cats in SEED_CONSTRAINTS.items():
+        assert cats <= DISALLOWED_IN_PHASE[phase]
+    # planning stays locked after Validation, architecture after Deployment
+    for phase in PHASE_ORDER[P.VALIDATION.index :]:
+        assert TaskCategory.PLANNING in DISALLOWED_IN_PHASE[phase]
+    for phase in PHASE_ORDER[P.DEPLOYMENT.index :]:
+        assert TaskCategory.ARCHITECTURE in DISALLOWED_IN_PHASE[phase]
+    # no deployment until Validation, no templates before Assembly
+    for phase in PHASE_ORDER[: P.VALIDATION.index]:
+        assert TaskCategory.DEPLOYMENT in DISALLOWED_IN_PHASE[phase]
+    for phase in PHASE_ORDER[: P.ASSEMBLY.index]:
+        assert TaskCategory.TEMPLATE_GENERATION in DISALLOWED_IN_PHASE[phase]
+
+
+def test_reason_outside_seed_rows_names_the_window() -> None:
+    d = decide_task("Pipeline", "PlanMicroservices")
+    assert d.kind == "rejected"
+    assert "planning work runs only from Initialization to Security" in d.reason
+    d = decide_task("Assembly", "ProvisionResources", task_phase="Assembly")
+    assert d.kind == "rejected" and "Validation" in d.reason
+
+
+def test_home_phase_inference() -> None:
+    from podium.domain.lifecycle import home_phase
+
+    assert home_phase(["ApplyPipelineYamlTemplate"]) is P.PIPELINE
+    assert home_phase(["GenerateVisionPlan"]) is P.PLANNING
+    assert home_phase(["RunUnitTests"]) is None
+    # an uncategorized type without a phase runs anywhere but DeliveryComplete
+    assert decide_task("Planning", "RunUnitTests").allowed
+
+
+def test_allowed_flows_per_phase() -> None:
+    from podium.domain.lifecycle import allowed_flows
+
+    assert allowed_flows("Initialization") == []
+    assert allowed_flows("Planning") == ["project-bootstrap"]
+    assert "project-bootstrap" not in allowed_flows("Pipeline")
+    assert "testing-plan" in allowed_flows("Validation")
+    assert allowed_flows("DeliveryComplete") == ["finalization"]
+    for flow in default_catalog().flows.values():
+        assert flow.name in allowed_flows(flow.phase)
