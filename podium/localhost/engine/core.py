@@ -167,7 +167,9 @@ class Engine:
         for rec in pending.instances:
             self._instances[rec.instance_id] = rec
         for msg in pending.messages:
-            if msg.instance_id in self._instances:
+            rec = self._instances.get(msg.instance_id)
+            target = msg.event.get(PARENT_EXECUTION)
+            if rec is not None and target in (None, rec.execution_id):
                 self._inbox.setdefault(msg.instance_id, []).append(msg)
             else:
                 batch.delete_messages.append((msg.instance_id, msg.id))
@@ -390,6 +392,7 @@ class Engine:
             rec = self._instances.get(item.instance_id)
             if rec is None or rec.execution_id != item.execution_id:
                 continue  # instance ended or continued as new: the result is not needed
+            event[PARENT_EXECUTION] = item.execution_id  # dropped if it continued as new
             msg = Message(self._new_id(), item.instance_id, event)
             batch.add_messages.append(msg)
             delivered.append(msg)
@@ -405,7 +408,8 @@ class Engine:
             rec = self._instances.get(timer.instance_id)
             if rec is None or rec.execution_id != timer.execution_id:
                 continue
-            msg = Message(self._new_id(), timer.instance_id, dict(timer.event))
+            event = {**timer.event, PARENT_EXECUTION: timer.execution_id}
+            msg = Message(self._new_id(), timer.instance_id, event)
             batch.add_messages.append(msg)
             delivered.append(msg)
 
@@ -417,6 +421,10 @@ class Engine:
             rec.version = old.version
         inbox = self._inbox.get(instance_id, [])
         del inbox[: len(consumed)]
+        if result.continued:  # results addressed to the old execution are not needed
+            inbox[:] = [
+                m for m in inbox if m.event.get(PARENT_EXECUTION) in (None, rec.execution_id)
+            ]
         if result.finished:
             self._invoker.forget(instance_id)
             self._instances.pop(instance_id, None)

@@ -604,6 +604,8 @@ class Episode:
         return carried
 
 
+# The execution a result message is addressed to (activity and sub-orchestration results,
+# timers, entity responses): messages for an execution that continued as new are dropped.
 PARENT_EXECUTION = "PodiumParentExecution"
 
 

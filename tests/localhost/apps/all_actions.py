@@ -222,6 +222,20 @@ def make_app() -> df.DFApp:
         return {"pids": found, "error": None}
 
     @app.orchestration_trigger(context_name="context")
+    def entity_adder(context: df.DurableOrchestrationContext):
+        key, amount = context.get_input()
+        value = yield context.call_entity(df.EntityId("counter", key), "add", amount)
+        return value
+
+    @app.orchestration_trigger(context_name="context")
+    def parent_of_waiter(context: df.DurableOrchestrationContext):
+        try:
+            result = yield context.call_sub_orchestrator("wait_event", None)
+        except Exception as exc:  # noqa: BLE001
+            return str(exc)
+        return result
+
+    @app.orchestration_trigger(context_name="context")
     def nondeterministic(context: df.DurableOrchestrationContext):
         first = FLAGS["first_activity"]
         yield context.call_activity(first, "x" if first == "hello" else [1, 2])
