@@ -207,10 +207,24 @@ class CosmosHumanTaskStore(_Base):
     def put(self, task: Json) -> str:
         require_fields(task, ("tenantId", "projectId", "taskId"), "human task")
         check_id(task["taskId"], "taskId")
-        body = {"status": "pending", **task}
+        body = {**task, "status": "pending"}
         doc = _envelope(task["tenantId"], task["projectId"], task["taskId"], body,
-                        status=body["status"])
-        return str(self.c.upsert_item(doc)["_etag"])
+                        status="pending")
+        for _ in range(5):
+            current = self._read(task["tenantId"], task["projectId"], task["taskId"])
+            try:
+                if current is None:
+                    return str(self.c.create_item(doc)["_etag"])
+                if current["body"].get("status") != "pending":
+                    # a retried put must not re-open an answered task
+                    raise AlreadyAnsweredError(
+                        f"human task {task['taskId']} was already answered")
+                return str(self.c.replace_item(
+                    doc["id"], doc, etag=current["_etag"],
+                    match_condition=MatchConditions.IfNotModified)["_etag"])
+            except (CosmosResourceExistsError, CosmosAccessConditionFailedError):
+                continue  # raced with another writer: look again
+        raise ConcurrencyError(f"human task {task['taskId']} keeps changing; put gave up")
 
     def get(self, tenant_id: str, project_id: str, task_id: str) -> tuple[Json, str] | None:
         doc = self._read(tenant_id, project_id, task_id)

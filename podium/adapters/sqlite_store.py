@@ -227,9 +227,14 @@ class SqliteHumanTaskStore:
     def put(self, task: Json) -> str:
         require_fields(task, ("tenantId", "projectId", "taskId"), "human task")
         check_id(task["taskId"], "taskId")
-        body = {"status": "pending", **task}
+        body = {**task, "status": "pending"}
         new = new_etag()
         with self.db.write() as conn:
+            row = conn.execute(
+                "SELECT status FROM human_tasks WHERE tenant_id = ? AND project_id = ? AND"
+                " task_id = ?", (task["tenantId"], task["projectId"], task["taskId"])).fetchone()
+            if row and row[0] != "pending":  # a retried put must not re-open an answered task
+                raise AlreadyAnsweredError(f"human task {task['taskId']} was already answered")
             conn.execute(
                 "INSERT OR REPLACE INTO human_tasks (tenant_id, project_id, task_id, status, etag,"
                 " body) VALUES (?, ?, ?, ?, ?, ?)",

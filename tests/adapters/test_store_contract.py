@@ -200,8 +200,10 @@ def test_human_task_answered_once(stores: RecordStores) -> None:
     assert done["status"] == "answered" and done["answeredBy"] == "ann"
     with pytest.raises(AlreadyAnsweredError):
         h.answer(t, p, "approve-1", {"approved": False}, answered_by="bob")
+    with pytest.raises(AlreadyAnsweredError):  # a retried put cannot re-open it
+        h.put({"tenantId": t, "projectId": p, "taskId": "approve-1", "question": "ok?"})
     task, _ = h.get(t, p, "approve-1")  # type: ignore[misc]
-    assert task["answer"] == {"approved": True}
+    assert task["answer"] == {"approved": True} and task["status"] == "answered"
     assert [x["taskId"] for x in h.list_pending(t, p)] == ["approve-2"]
     assert h.list_pending(f"{t}x", p) == []
 
