@@ -286,8 +286,13 @@ def update_snapshot(
     raise last
 
 
+AUDIT_MAY_BE_EMPTY = frozenset({"phase"})
+"""Audit fields that must be present but may be "" (e.g. no lifecycle phase applies)."""
+
+
 def require_fields(record: Mapping[str, Any], fields: tuple[str, ...], what: str) -> None:
-    """Raise :class:`ValidationError` naming the missing fields of ``record``."""
-    missing = [f for f in fields if record.get(f) in (None, "")]
+    """Raise :class:`ValidationError` naming the missing (or empty) fields of ``record``."""
+    missing = [f for f in fields if record.get(f) is None
+               or (record.get(f) == "" and f not in AUDIT_MAY_BE_EMPTY)]
     if missing:
         raise ValidationError(f"{what} is missing required field(s): {', '.join(missing)}")

@@ -181,7 +181,11 @@ def test_audit_rejects_incomplete_records(ga: RecordStores) -> None:
         ga.audit.append(bad)
     with pytest.raises(ValidationError):
         ga.audit.append({**audit_record(t, p, 2), "id": "a/b"})
+    with pytest.raises(ValidationError, match="traceId"):
+        ga.audit.append({**audit_record(t, p, 3), "traceId": ""})
     assert ga.audit.query(t, p) == ([], None)
+    ga.audit.append({**audit_record(t, p, 4), "phase": "", "taskId": None})  # no phase applies
+    assert [r["id"] for r in ga.audit.query(t, p)[0]] == ["a0004"]
 
 
 # --- human tasks ----------------------------------------------------------------------------
