@@ -156,6 +156,12 @@ def make_app() -> df.DFApp:
         return context.current_utc_datetime.isoformat()
 
     @app.orchestration_trigger(context_name="context")
+    def long_timer_days(context: df.DurableOrchestrationContext):
+        start = context.current_utc_datetime
+        yield context.create_timer(start + timedelta(days=context.get_input()))
+        return (context.current_utc_datetime - start).total_seconds() / 86400
+
+    @app.orchestration_trigger(context_name="context")
     def loop(context: df.DurableOrchestrationContext):
         state = context.get_input() or {"n": 0, "events": []}
         if state["n"] < 3:

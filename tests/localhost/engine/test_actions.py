@@ -234,3 +234,12 @@ def test_suspend_resume_terminate_purge_and_list(harness: Harness) -> None:
     assert engine.get_status(a) is None
     assert engine.purge_instances(InstanceQuery(instance_id_prefix="inst-")) == 1
     assert engine.get_status(b) is None and engine.get_status(c) is not None
+
+
+def test_timer_longer_than_six_days_is_split_by_the_sdk(harness: Harness) -> None:
+    iid = harness.engine.start_new("long_timer_days", input=10)
+    state = harness.run(iid)
+    assert state.runtime_status == RuntimeStatus.Completed
+    assert state.output == 10.0
+    fired = [e for e in harness.engine.history(iid) if e["EventType"] == h.TIMER_FIRED]
+    assert len(fired) == 3  # 3 + 3 + 4 days (longRunningTimerIntervalDuration = 3 days)
