@@ -221,3 +221,36 @@ def run_workers(workers: Mapping[str, AgentWorker], transport: Transport,
             if not batch and stop_when_closed is not None and stop_when_closed.is_set():
                 break
     return handled
+
+
+class AgentHost:
+    """Runs ``run_workers`` on a background thread: the in-process host of the local host.
+
+    ``start()`` returns immediately; ``stop()`` stops receiving, waits for running tasks to
+    answer, and joins the thread.
+    """
+
+    def __init__(self, workers: Mapping[str, AgentWorker], transport: Transport, *,
+                 concurrency: int = 4, poll_timeout: float = 0.2) -> None:
+        self.workers = workers
+        self.transport = transport
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=run_workers, args=(workers, transport, self._stop),
+            kwargs={"concurrency": concurrency, "poll_timeout": poll_timeout},
+            name="podium-agent-host", daemon=True)
+
+    def start(self) -> AgentHost:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def __enter__(self) -> AgentHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -125,3 +125,16 @@ def test_synthetic_requests_scale_and_are_deterministic() -> None:
     assert synthetic_request(30) == synthetic_request(30)
     with pytest.raises(ValueError):
         synthetic_request(0)
+
+
+def test_prepare_workspace_writes_the_validated_request(tmp_path) -> None:
+    from podium.agents import prepare_workspace, workspace_path
+
+    path = prepare_workspace(tmp_path, CONTOSO)
+    assert path == tmp_path.resolve() / "contoso" / "contoso-shop"
+    assert json.loads((path / "request.json").read_text())["projectId"] == "contoso-shop"
+    assert prepare_workspace(tmp_path, CONTOSO) == path  # idempotent
+    with pytest.raises(ValueError):
+        workspace_path(tmp_path, "..", "x")
+    with pytest.raises(ValidationError):
+        prepare_workspace(tmp_path, dict(CONTOSO, tenantId="../../etc"))

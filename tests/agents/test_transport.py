@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from podium.agents import (
+    AgentHost,
     AgentWorker,
     InboundMessage,
     JsonLinesTransport,
@@ -171,3 +172,12 @@ def test_agent_process_refuses_unknown_agents() -> None:
     process = _agent_process("--agents", "ghost-agent")
     _, stderr = process.communicate("", timeout=30)
     assert process.returncode == 2 and "unknown agents: ghost-agent" in stderr
+
+
+def test_agent_host_runs_in_the_background(tmp_path) -> None:
+    transport = MemoryTransport()
+    with AgentHost({"echo-agent": echo_worker()}, transport, poll_timeout=0.05):
+        transport.put_task(echo_task(tmp_path, 7))
+        assert transport.wait_for_results(
+            lambda r: any(m["eventType"] == "AgentTaskCompleted" for m in r), timeout=5)
+    assert transport.results[-1]["payload"]["outputs"] == {"n": 7}
