@@ -205,6 +205,7 @@ class LocalHost:
         self._started = False
         self._exported: dict[str, str] = {}
         self._warned_outputs: set[tuple[str, Any]] = set()
+        self._http: httpx.AsyncClient | None = None  # made on the host loop, reused
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -336,6 +337,9 @@ class LocalHost:
         for task in self._tasks:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=5)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         await client_mod.close_sdk_http_session()
 
     def __enter__(self) -> LocalHost:
@@ -404,15 +408,15 @@ class LocalHost:
         return self.triggers.urls(self.base_url) if self.triggers else []
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One HTTP request to the host (in-process ASGI or its port), made on the host loop."""
+        """One HTTP request to the host (in-process ASGI or its port), made on the host loop.
+        ``kwargs`` are ``httpx`` request arguments (params, json, content, headers ...)."""
         async def send() -> httpx.Response:
-            if self.port is None:
-                transport = httpx.ASGITransport(app=self.asgi_app)
-                async with httpx.AsyncClient(transport=transport,
-                                             base_url=self.base_url) as http:
-                    return await http.request(method, path, **kwargs)
-            async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as http:
-                return await http.request(method, path, **kwargs)
+            if self._http is None:
+                transport: Any = (httpx.ASGITransport(app=self.asgi_app) if self.port is None
+                                  else None)
+                self._http = httpx.AsyncClient(transport=transport, base_url=self.base_url,
+                                               timeout=60)
+            return await self._http.request(method, path, **kwargs)
 
         return self.run(send(), timeout=120)
 

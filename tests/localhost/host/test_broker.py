@@ -201,3 +201,32 @@ def test_bad_names_and_filters_are_clear_errors(broker: Broker) -> None:
 )
 def test_sql_filter_grammar(expr: str, props: dict, expected: bool) -> None:
     assert compile_sql_filter(expr)(props, {"messageid": "n"}) is expected
+
+
+def test_competing_receivers_get_each_message_once(tmp_path: Path) -> None:
+    import threading
+
+    b = Broker(tmp_path / "sb.sqlite")
+    b.apply_topology(Topology(queues=(QueueSpec("work"),)))
+    for i in range(200):
+        b.send("work", str(i), message_id=f"m{i}")
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            batch = b.receive("work", 5)
+            if not batch:
+                return
+            for msg in batch:
+                b.complete("work", msg.lock_token)
+                with lock:
+                    got.append(msg.message_id)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == sorted(f"m{i}" for i in range(200))
+    b.close()
