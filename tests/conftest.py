@@ -14,6 +14,10 @@ import pytest
 
 from podium.adapters import standins
 
+# pytest accepts pytest_plugins only in the root conftest: the local host's fixtures
+# (``podium_host``) are registered here for every folder that needs them.
+pytest_plugins = ["podium.localhost.testing"]
+
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[standins.Azurite]:
