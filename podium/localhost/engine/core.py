@@ -379,7 +379,7 @@ class Engine:
         if entity_id not in self._entities:
             self._entities[entity_id] = self.store.get_entity(entity_id)
         name, _ = split_entity_id(entity_id)
-        fi = self.index.entity(name)
+        fi = self.index.entities.get(name.lower())  # None: the app no longer has it
         record, responses = run_entity_batch(
             fi, entity_id, self._entities[entity_id], ops, self.clock.now()
         )

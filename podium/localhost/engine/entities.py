@@ -34,7 +34,6 @@ def run_entity_batch(
 ) -> tuple[EntityRecord, list[tuple[dict[str, Any], dict[str, Any]]]]:
     """Run ``ops`` in order; returns the new entity record and (op, EventRaised) responses for
     the operations that were calls (signals get no response)."""
-    assert fi.user_function is not None
     name, key = split_entity_id(entity_id)
     context = {
         "self": {"name": name, "key": key},
@@ -50,8 +49,10 @@ def run_entity_batch(
             for o in ops
         ],
     }
-    with logcontext.invocation(fi.name):
+    with logcontext.invocation(fi.name if fi else name):
         try:
+            if fi is None or fi.user_function is None:
+                raise LookupError(f"no entity function named '{name}' is registered by the app")
             out = json.loads(fi.user_function(json.dumps(context)))
             results = out.get("results") or []
             new_record = EntityRecord(

@@ -132,3 +132,21 @@ def test_function_index_groups_and_looks_up() -> None:
     assert {f.name for f in index.all()} >= {"all_actions", "hello", "counter"}
     with pytest.raises(Exception, match="no activity function named 'x'"):
         index.activity("x")
+
+
+def test_operations_for_an_entity_the_app_dropped_fail_cleanly(harness: Harness) -> None:
+    engine = harness.engine
+    caller = engine.start_new("entity_adder", input=["gone", 1])
+    assert engine.step()  # one episode: the call is committed to the entity's queue, not run
+    engine.signal_entity("counter", "gone", "add", 1)
+    assert harness.store.count("entity_ops") == 2
+    engine.stop()  # the new code has no "counter" entity
+    index = FunctionIndex.from_app(make_app())
+    del index.entities["counter"]
+    engine = Engine(index, harness.store, harness.clock, EngineOptions(thread_count=2))
+    harness.engine = engine
+    assert engine.run_until_idle()
+    state = engine.get_status(caller)
+    assert state.runtime_status == RuntimeStatus.Failed
+    assert "no entity function named 'counter' is registered by the app" in state.output
+    assert harness.store.count("entity_ops") == 0
