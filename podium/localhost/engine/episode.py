@@ -153,6 +153,7 @@ class Episode:
         self.now = max(now, last) if last else now
         self.result = EpisodeResult(record=self.rec)
         self.appended: list[dict[str, Any]] = []  # events produced by applying actions
+        self.last_new = -1  # index of the last action applied for the first time
 
     # -- delivery -------------------------------------------------------------------------
     def _deliver(self) -> list[dict[str, Any]]:
@@ -461,7 +462,7 @@ class Episode:
         children = last.get("compoundActions") or []
         if not children or any(c.get("actionType") != h.CALL_ACTIVITY for c in children):
             return None
-        if getattr(self, "last_new", -1) == len(actions) - 1:
+        if self.last_new == len(actions) - 1:
             return list(self.st["seqs"][-1])  # just scheduled: all still running
         return previous
 
