@@ -18,6 +18,7 @@ import os
 import posixpath
 import tempfile
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,11 @@ class LocalArtifactStore:
     def url(self, tenant_id: str, project_id: str, path: str) -> str:
         return self._file(tenant_id, project_id, path).as_uri()
 
-    def zip_export(self, tenant_id: str, project_id: str) -> bytes:
+    def zip_export(self, tenant_id: str, project_id: str,
+                   exclude: Collection[str] = ()) -> bytes:
+        """ZIP of the project's artifacts except the ``exclude`` paths (e.g. a previous export)."""
         return _zip([(n, self.get(tenant_id, project_id, n))
-                     for n in self.list(tenant_id, project_id)])
+                     for n in self.list(tenant_id, project_id) if n not in exclude])
 
 
 class BlobArtifactStore:
@@ -174,9 +177,11 @@ class BlobArtifactStore:
     def url(self, tenant_id: str, project_id: str, path: str) -> str:
         return self.container.get_blob_client(self._name(tenant_id, project_id, path)).url
 
-    def zip_export(self, tenant_id: str, project_id: str) -> bytes:
+    def zip_export(self, tenant_id: str, project_id: str,
+                   exclude: Collection[str] = ()) -> bytes:
+        """ZIP of the project's artifacts except the ``exclude`` paths (e.g. a previous export)."""
         return _zip([(n, self.get(tenant_id, project_id, n))
-                     for n in self.list(tenant_id, project_id)])
+                     for n in self.list(tenant_id, project_id) if n not in exclude])
 
     def close(self) -> None:
         self.service.close()

@@ -12,7 +12,7 @@ ETag raises :class:`ConcurrencyError` instead of silently overwriting (no lost u
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -255,7 +255,8 @@ class ArtifactStore(Protocol):
 
     def url(self, tenant_id: str, project_id: str, path: str) -> str: ...
 
-    def zip_export(self, tenant_id: str, project_id: str) -> bytes: ...
+    def zip_export(self, tenant_id: str, project_id: str,
+                   exclude: Collection[str] = ()) -> bytes: ...
 
 
 def update_snapshot(

@@ -65,3 +65,6 @@ def test_zip_export_contains_exactly_the_project(store: ArtifactStore) -> None:
         assert sorted(zf.namelist()) == ["a.txt", "dir/b.txt"]
         assert zf.read("dir/b.txt") == b"B"
     assert store.zip_export("t1", "p1") == data  # deterministic
+    store.put_bytes("t1", "p1", "export.zip", data)
+    with zipfile.ZipFile(io.BytesIO(store.zip_export("t1", "p1", exclude={"export.zip"}))) as zf:
+        assert sorted(zf.namelist()) == ["a.txt", "dir/b.txt"]  # no export inside the export
