@@ -528,6 +528,8 @@ class Episode:
             ev[PARENT_EXECUTION] = p["execution_id"]
             self._message(p["instance_id"], ev)
         tail = h.event(1, self.now, OrchestrationStatus=status.value, Result=output)
+        if status == RuntimeStatus.Failed:
+            tail["FailureDetails"] = {"ErrorMessage": reason, "Details": details}
         return self._commit(delivered, [tail])
 
     def _fail(self, message: str, details: Any, delivered: list[dict[str, Any]]) -> EpisodeResult:

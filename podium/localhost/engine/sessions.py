@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,13 +113,18 @@ def build_context(rec: InstanceRecord, history: list[str]) -> str:
 def _failure(exc: Exception) -> Outcome:
     """The SDK raises ``"<message>\\n\\n$OutOfProcData$:<state json>"`` when user code throws."""
     text = str(exc)
+    cause = exc.__cause__  # the SDK raises "from" the user's exception
     if OUT_OF_PROC_MARKER in text:
         message, _, data = text.partition(OUT_OF_PROC_MARKER)
         try:
             state = json.loads(data)
         except ValueError:
             state = {}
-        return state, message.rstrip("\n") or type(exc).__name__
+        message = message.rstrip("\n") or type(exc).__name__
+        if cause is not None:
+            message = f"{type(cause).__name__}: {cause}"
+            state["error"] = "".join(traceback.format_exception(cause))
+        return state, message
     return {}, f"{type(exc).__name__}: {text}"
 
 

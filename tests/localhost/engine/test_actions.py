@@ -98,6 +98,9 @@ def test_orchestrator_exception_fails_with_message(harness: Harness) -> None:
     assert state.runtime_status == RuntimeStatus.Failed
     assert "Orchestrator function 'raises' failed" in state.output
     assert "missing thing" in state.output
+    completed = harness.engine.history(iid)[-2]
+    assert completed["EventType"] == 1  # ExecutionCompleted, then OrchestratorCompleted
+    assert "KeyError" in completed["FailureDetails"]["Details"]
 
 
 def test_external_event_raised_before_the_wait_is_buffered(harness: Harness) -> None:
