@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -154,6 +155,24 @@ def ensure_trigger_entities(broker: Broker, functions: list[FunctionInfo],
     return created
 
 
+def _bound_socket(bind: str, port: int) -> socket.socket:
+    """Bind the listening socket ourselves: a clear error when the port is taken, and the real
+    port at once when 0 was asked for."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            bind, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise HostStartError(f"could not serve on {bind}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _url_host(bind: str) -> str:
+    return f"[{bind}]" if ":" in bind else bind
+
+
 def _watched(task: asyncio.Task[Any], name: str) -> asyncio.Task[Any]:
     """A runner that dies is a host bug; say so loudly instead of going quiet."""
     def done(t: asyncio.Task[Any]) -> None:
@@ -269,20 +288,19 @@ class LocalHost:
         if self.port is not None:
             import uvicorn
 
-            config = uvicorn.Config(self.asgi_app, host=self.bind, port=self.port,
-                                    log_level="warning", lifespan="off", access_log=False)
+            sock = _bound_socket(self.bind, self.port)
+            self.port = sock.getsockname()[1]
+            self.base_url = f"http://{_url_host(self.bind)}:{self.port}"
+            config = uvicorn.Config(self.asgi_app, log_level="warning", lifespan="off",
+                                    access_log=False)
             self._server = uvicorn.Server(config)
-            serve = loop.create_task(self._server.serve())
+            serve = loop.create_task(self._serve(sock))
             self._tasks.append(serve)
             while not self._server.started:
                 if serve.done():
-                    exc = serve.exception()
                     raise HostStartError(f"could not serve on {self.bind}:{self.port}: "
-                                         f"{exc or 'uvicorn exited'}")
+                                         f"{serve.exception() or 'uvicorn exited'}")
                 await asyncio.sleep(0.01)
-            port = self._server.servers[0].sockets[0].getsockname()[1]
-            self.port = port
-            self.base_url = f"http://{self.bind}:{port}"
         for info in service_bus_functions(self.functions):
             pump = ServiceBusPump(
                 info, trigger_path(info, self.settings.get), self.broker, self._invoker,
@@ -324,6 +342,12 @@ class LocalHost:
         unexport_values(self._exported)
         self._exported = {}
         self._started = False
+
+    async def _serve(self, sock: socket.socket) -> None:
+        try:
+            await self._server.serve(sockets=[sock])
+        except SystemExit as exc:  # uvicorn exits on startup errors; never kill the loop
+            raise HostStartError(f"uvicorn stopped: exit code {exc.code}") from None
 
     async def _stop_async(self) -> None:
         if self.broker is not None:

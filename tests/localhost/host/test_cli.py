@@ -157,3 +157,13 @@ def test_usage_errors_exit_2(capsys) -> None:
 def test_host_with_a_bad_app_dir_exits_2(tmp_path: Path, capsys) -> None:
     code = main(["host", "--app-dir", str(tmp_path), "--port", "0"])
     assert code == EXIT_USAGE and "function_app.py" in capsys.readouterr().err
+
+
+def test_host_on_a_taken_port_exits_1(tmp_path: Path, capsys) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        code = main(["host", "--app-dir", str(BASIC_APP), "--port", str(port),
+                     "--data-dir", str(tmp_path)])
+    assert code == EXIT_FAILURE and "could not serve" in capsys.readouterr().err
