@@ -20,9 +20,9 @@ import threading
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from podium.localhost.api import InstanceQuery, RuntimeStatus
+from podium.localhost.api import HostError, InstanceQuery, RuntimeStatus
 from podium.localhost.engine.model import (
     EntityOp,
     EntityRecord,
@@ -159,9 +159,29 @@ def decode_token(token: str) -> tuple[str, str]:
         created, instance_id = json.loads(base64.urlsafe_b64decode(token.encode()))
         return str(created), str(instance_id)
     except (ValueError, TypeError) as exc:
-        from podium.localhost.api import HostError
-
         raise HostError(f"invalid continuation token {token!r}") from exc
+
+
+class StoreLocked(HostError):
+    """Another host process already uses this store file."""
+
+    http_status = 409
+
+
+def _lock_file(path: Path) -> IO[str] | None:
+    """Hold an exclusive advisory lock next to the database while the store is open: two hosts
+    on one task hub would run every activity twice. The OS releases it when a process dies."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock
+        return None
+    handle = open(f"{path}.lock", "a+", encoding="utf-8")  # noqa: SIM115 - held while open
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise StoreLocked(f"another host process is using the task hub store {path}") from None
+    return handle
 
 
 class SqliteStore(DurableStore):
@@ -170,6 +190,7 @@ class SqliteStore(DurableStore):
     def __init__(self, path: str | Path, synchronous: str = "NORMAL") -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file_lock = _lock_file(self.path)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(
             str(self.path), check_same_thread=False, isolation_level=None, timeout=30
@@ -356,6 +377,9 @@ class SqliteStore(DurableStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        if self._file_lock is not None:
+            self._file_lock.close()  # releases the lock
+            self._file_lock = None
 
 
 def _where(query: InstanceQuery) -> tuple[list[str], list[Any]]:

@@ -150,3 +150,10 @@ def test_operations_for_an_entity_the_app_dropped_fail_cleanly(harness: Harness)
     assert state.runtime_status == RuntimeStatus.Failed
     assert "no entity function named 'counter' is registered by the app" in state.output
     assert harness.store.count("entity_ops") == 0
+
+
+def test_a_second_store_on_the_same_file_is_refused(harness: Harness) -> None:
+    from podium.localhost.engine.store import SqliteStore, StoreLocked
+
+    with pytest.raises(StoreLocked, match="another host process"):
+        SqliteStore(harness.store.path)
