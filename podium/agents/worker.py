@@ -96,9 +96,9 @@ class AgentWorker:
     # -- processing -----------------------------------------------------------------------
     def process(self, envelope: Any, send: Send) -> ProcessOutcome:
         """Handle one delivery synchronously (async handlers run on a private event loop)."""
-        early, prepared = self._prepare(envelope, send)
-        if prepared is None:
-            return early  # type: ignore[return-value]
+        prepared = self._prepare(envelope, send)
+        if isinstance(prepared, ProcessOutcome):
+            return prepared
         if prepared.fault is not None and prepared.fault.delay_sec:
             time.sleep(prepared.fault.delay_sec)
         injected = self._injected(prepared, send)
@@ -113,9 +113,9 @@ class AgentWorker:
 
     async def aprocess(self, envelope: Any, send: Send) -> ProcessOutcome:
         """Handle one delivery from async code; sync handlers run in a thread."""
-        early, prepared = self._prepare(envelope, send)
-        if prepared is None:
-            return early  # type: ignore[return-value]
+        prepared = self._prepare(envelope, send)
+        if isinstance(prepared, ProcessOutcome):
+            return prepared
         if prepared.fault is not None and prepared.fault.delay_sec:
             await asyncio.sleep(prepared.fault.delay_sec)
         injected = self._injected(prepared, send)
@@ -129,8 +129,8 @@ class AgentWorker:
         return self._answer(prepared, send, result, started)
 
     # -- internals ------------------------------------------------------------------------
-    def _prepare(self, envelope: Any, send: Send) -> tuple[ProcessOutcome | None,
-                                                           _Prepared | None]:
+    def _prepare(self, envelope: Any, send: Send) -> ProcessOutcome | _Prepared:
+        """Validate, de-duplicate, apply silence, acknowledge. An outcome means: done here."""
         try:
             task = messages.parse_task(envelope)
         except messages.InvalidTaskMessage as exc:
@@ -138,24 +138,24 @@ class AgentWorker:
             self.logger.warning("rejected task message: %s", reason)
             answer = messages.failed_unparsed(envelope, reason) if exc.attributable else None
             if answer is None or answer["payload"]["agentId"] != self.agent_id:
-                return ProcessOutcome("rejected", error=reason), None
+                return ProcessOutcome("rejected", error=reason)
             send(answer)
-            return ProcessOutcome("failed", [answer], error=reason), None
+            return ProcessOutcome("failed", [answer], error=reason)
         if task.agent_id != self.agent_id:
             reason = f"WrongAgent: task for {task.agent_id} delivered to {self.agent_id}"
-            return ProcessOutcome("rejected", error=reason), None
+            return ProcessOutcome("rejected", error=reason)
 
         inputs = dict(task.inputs)
         raw_fault = inputs.pop(FAULT_KEY, None)
         task = _replace_inputs(task, inputs)
         key = task.idempotency_key
         state, recorded = self.memo.begin(key)
-        if state == "done":
+        if state == "done" and recorded is not None:
             self.logger.info("duplicate delivery of %s: answering again, not re-running", key)
-            send(recorded)  # type: ignore[arg-type]
-            return ProcessOutcome("duplicate", [recorded]), None  # type: ignore[list-item]
+            send(recorded)
+            return ProcessOutcome("duplicate", [recorded])
         if state == "in-flight":
-            return ProcessOutcome("in-flight"), None
+            return ProcessOutcome("in-flight")
 
         try:
             fault = self._fault or parse_fault(raw_fault)
@@ -168,7 +168,7 @@ class AgentWorker:
         if fault is not None and fault.is_silent(task.attempt):
             self.memo.finish(key, None)
             self.logger.info("fault injection: staying silent on %s", key)
-            return ProcessOutcome("silent"), None
+            return ProcessOutcome("silent")
 
         ack = messages.acknowledged(task)
         try:
@@ -181,13 +181,13 @@ class AgentWorker:
         prepared = _Prepared(task, handler, fault, ctx, ack)
         if bad_fault is not None:
             answer = messages.failed(task, f"InvalidTask: {bad_fault}", True)
-            return self._send_final(prepared, send, [ack], answer, "failed", 0.0), None
+            return self._send_final(prepared, send, [ack], answer, "failed", 0.0)
         if handler is None:
             reason = (f"UnknownTaskType: {self.agent_id} does not handle {task.task_type}"
                       f" (handles {', '.join(self.task_types) or 'nothing'})")
             answer = messages.failed(task, reason, True)
-            return self._send_final(prepared, send, [ack], answer, "failed", 0.0), None
-        return None, prepared
+            return self._send_final(prepared, send, [ack], answer, "failed", 0.0)
+        return prepared
 
     def _injected(self, prepared: _Prepared, send: Send) -> ProcessOutcome | None:
         """Apply an injected failure or a missing answer; None when the handler should run."""

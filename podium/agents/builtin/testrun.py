@@ -28,6 +28,9 @@ def _clean_env(coverage_file: Path) -> dict[str, str]:
            if not k.startswith(("PYTEST_", "COV_CORE_", "COVERAGE_")) and k != "PYTHONPATH"}
     env["COVERAGE_FILE"] = str(coverage_file)
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # keep the workspace free of caches
+    # the generated suite needs no plugin; whatever the agent's environment has installed
+    # (hypothesis, playwright, timeout...) would only slow it down or change its behaviour
+    env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
     return env
 
 
