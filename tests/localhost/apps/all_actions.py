@@ -162,6 +162,13 @@ def make_app() -> df.DFApp:
         return (context.current_utc_datetime - start).total_seconds() / 86400
 
     @app.orchestration_trigger(context_name="context")
+    def short_timer(context: df.DurableOrchestrationContext):
+        yield context.create_timer(
+            context.current_utc_datetime + timedelta(seconds=context.get_input())
+        )
+        return "fired"
+
+    @app.orchestration_trigger(context_name="context")
     def loop(context: df.DurableOrchestrationContext):
         state = context.get_input() or {"n": 0, "events": []}
         if state["n"] < 3:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from podium.localhost.api import RuntimeStatus
@@ -29,3 +30,22 @@ def test_wait_for_idle_returns_only_when_the_work_is_done(tmp_path: Path) -> Non
         assert engine.read_entity_state("counter", "bg").state == 6
     finally:
         engine.stop()
+
+
+def test_durable_timer_fires_on_wall_clock(tmp_path: Path) -> None:
+    engine = Engine(FunctionIndex.from_app(make_app()), SqliteStore(tmp_path / "hub.db"))
+    engine.start()
+    try:
+        started = time.monotonic()
+        iid = engine.start_new("short_timer", input=0.3)
+        assert engine.wait_for_idle(10)  # idle: only a future timer remains
+        assert engine.get_status(iid).runtime_status == RuntimeStatus.Running
+        while time.monotonic() - started < 10:
+            if engine.get_status(iid).runtime_status == RuntimeStatus.Completed:
+                break
+            time.sleep(0.02)
+        elapsed = time.monotonic() - started
+    finally:
+        engine.stop()
+    assert engine.get_status(iid).output == "fired"
+    assert 0.3 <= elapsed < 5
