@@ -5,7 +5,8 @@ the SDK's ``DurableOrchestrationClient`` and outside tools (curl, the CLI) both 
 
 ==========================================================  =====================================
 ``POST orchestrators/{name}[/{instanceId}]``                202 + Location + management URLs;
-                                                            404 unknown orchestrator; 400 bad JSON
+                                                            404 unknown orchestrator; 400 bad JSON;
+                                                            ``?timeout=s``: 200 output if done
 ``GET instances/{id}``                                      200 Completed, 202 running (Location),
                                                             400 Failed/Terminated, 404 unknown
 ``GET instances``                                           200 list; ``x-ms-continuation-token``
@@ -72,6 +73,19 @@ def error_response(status: int, kind: str, message: str) -> JSONResponse:
 def _flag(request: Request, name: str, default: bool) -> bool:
     raw = request.query_params.get(name)
     return default if raw is None else raw.strip().lower() in _TRUE
+
+
+def _seconds(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "" or raw.startswith("{"):  # unfilled URL template
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name}: expected seconds, got {raw!r}") from None
+    if value < 0:
+        raise BadRequest(f"query parameter {name}: must not be negative")
+    return value
 
 
 def _parse_time(raw: str | None, name: str) -> datetime | None:
@@ -209,11 +223,36 @@ class DurableHttpApi:
         instance_id = request.path_params.get("instance_id")
         _, body = await _json_body(request)
         value = _unwrap_sdk_json(body)
+        timeout = _seconds(request, "timeout")
+        interval = _seconds(request, "pollingInterval") or 1.0
         new_id = await self._run(self.engine.start_new, name, instance_id, value)
+        if timeout:
+            done = await self._wait_for_completion(new_id, timeout, interval)
+            if done is not None:
+                return done
         payload = self.management_payload(request, new_id)
         return JSONResponse(payload, status_code=202,
                             headers={"Location": payload["statusQueryGetUri"],
                                      "Retry-After": "1"})
+
+    async def _wait_for_completion(
+        self, instance_id: str, timeout: float, interval: float
+    ) -> Response | None:
+        """``createAndWaitOnNewInstancePostUri``: wait (wall time) for a terminal state."""
+        deadline = anyio.current_time() + timeout
+        while True:
+            state = await self._run(self.engine.get_status, instance_id, False, True)
+            if state is not None and state.runtime_status is RuntimeStatus.Completed:
+                return Response(json.dumps(state.output), status_code=200,
+                                media_type="application/json")
+            if state is not None and state.runtime_status in (RuntimeStatus.Failed,
+                                                               RuntimeStatus.Terminated):
+                code = 500 if state.runtime_status is RuntimeStatus.Failed else 200
+                return JSONResponse(state.to_http_json(), status_code=code)
+            remaining = deadline - anyio.current_time()
+            if remaining <= 0:
+                return None
+            await anyio.sleep(min(interval, remaining))
 
     async def get_status(self, request: Request) -> Response:
         instance_id = request.path_params["instance_id"]

@@ -41,6 +41,18 @@ def test_start_then_status_202_then_200(host) -> None:
     assert r.json()["historyEvents"]
 
 
+def test_create_and_wait(host) -> None:
+    r = host.request("POST", f"{API}/orchestrators/greet", json=["w"], headers=KEY,
+                     params={"timeout": "10", "pollingInterval": "0.02"})
+    assert (r.status_code, r.json()) == (200, ["hello w"])
+    r = host.request("POST", f"{API}/orchestrators/approval", headers=KEY,
+                     params={"timeout": "0.1", "pollingInterval": "0.02"})
+    assert r.status_code == 202 and r.headers["location"]  # still waiting: check-status reply
+    r = host.request("POST", f"{API}/orchestrators/greet", headers=KEY,
+                     params={"timeout": "soon"})
+    assert r.status_code == 400
+
+
 def test_running_instance_is_202_with_location(host) -> None:
     _start(host, "approval", {"x": 1}, "ap")
     host.wait_for_idle()
