@@ -339,7 +339,8 @@ class Engine:
                 current = self._instances.get(rec.instance_id)
                 if current is None or current.version != version:
                     self._invoker.forget(rec.instance_id)
-                    self._reset_wake(rec.instance_id)  # terminated / suspended meanwhile
+                    if current is not None:  # suspended meanwhile: retry after resume
+                        self._reset_wake(rec.instance_id)
                     continue
                 batch.merge(result.batch)
                 accepted.append((messages, result))
@@ -455,12 +456,17 @@ class Engine:
         limit = max(1, self.options.max_concurrent_activities)
         while self._activity_queue and self._in_flight < limit:
             item = self._activity_queue.popleft()
-            self._in_flight += 1
+            rec = self._instances.get(item.instance_id)
             fi = self.index.activities.get(item.name)
-            if fi is None:
-                error = LookupError(f"no activity function named '{item.name}'")
-                self._activity_done(item, completion(item, self.clock.now(), error=error))
+            if rec is None or rec.execution_id != item.execution_id:
+                # the instance ended or continued as new: nobody needs this result
+                self._completions.append((item, {"EventType": h.TASK_FAILED}))
                 continue
+            if fi is None:  # the app no longer has it (changed code after a restart)
+                error = LookupError(f"no activity function named '{item.name}'")
+                self._completions.append((item, completion(item, self.clock.now(), error=error)))
+                continue
+            self._in_flight += 1
             self._runner.submit(fi, item, self._activity_done)
 
     def _activity_done(self, item: WorkItem, event: dict[str, Any]) -> None:

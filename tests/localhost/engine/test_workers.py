@@ -82,3 +82,31 @@ def test_max_concurrent_activities_is_honoured(tmp_path: Path) -> None:
     engine.stop()
     assert engine.get_status(iid).output == sum(range(30))
     assert peak == 3
+
+
+def test_queued_activities_of_a_terminated_instance_do_not_run(tmp_path: Path) -> None:
+    ran: list[int] = []
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.activity_trigger(input_name="value")
+    def slow(value: int) -> int:
+        ran.append(value)
+        time.sleep(0.05)
+        return value
+
+    @app.orchestration_trigger(context_name="context")
+    def many_slow(context: df.DurableOrchestrationContext):
+        yield context.task_all([context.call_activity("slow", i) for i in range(20)])
+
+    store = SqliteStore(tmp_path / "hub.db")
+    engine = Engine(
+        FunctionIndex.from_app(app), store, options=EngineOptions(max_concurrent_activities=1)
+    )
+    iid = engine.start_new("many_slow")
+    assert engine.step()  # schedules 20 activities, starts one
+    engine.terminate(iid, "enough")
+    assert engine.run_until_idle(30)
+    engine.stop()
+    assert engine.get_status(iid).runtime_status == RuntimeStatus.Terminated
+    assert len(ran) <= 2  # the rest were dropped, not run
+    assert store.count("work") == 0 and store.count("messages") == 0
