@@ -305,7 +305,7 @@ class LocalHost:
             pump = ServiceBusPump(
                 info, trigger_path(info, self.settings.get), self.broker, self._invoker,
                 self.client_binding, int(self.settings.service_bus["maxConcurrentCalls"]),
-                self.poll_seconds)
+                self.poll_seconds, int(self.settings.service_bus["maxMessageBatchSize"]))
             self.pumps.append(pump)
             self._tasks.append(_watched(loop.create_task(pump.run()), info.name))
         for info in timer_functions(self.functions):

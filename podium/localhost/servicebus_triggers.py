@@ -3,7 +3,8 @@
 One pump per function with a ``serviceBusTrigger`` binding (``queueName``, or ``topicName`` +
 ``subscriptionName``; ``%Setting%`` names are resolved from app settings). A pump peek-locks up
 to ``extensions.serviceBus.maxConcurrentCalls`` messages at a time, hands each to the function
-as a real ``func.ServiceBusMessage`` (or ``str`` / ``bytes`` when the parameter is annotated so),
+as a real ``func.ServiceBusMessage`` (or ``str`` / ``bytes`` when the parameter is annotated so;
+a list of them with ``cardinality="many"``, up to ``extensions.serviceBus.maxMessageBatchSize``),
 and settles it the way the Functions host does with ``autoCompleteMessages``:
 
 * the function returns: the message is completed;
@@ -112,6 +113,7 @@ class ServiceBusPump:
         client_binding: Callable[[], str],
         max_concurrent: int = 16,
         poll_seconds: float = 1.0,
+        max_batch: int = 1000,
     ) -> None:
         self.info = info
         self.path = path
@@ -128,8 +130,14 @@ class ServiceBusPump:
         self.trigger_name = binding.get("name", "msg")
         client = binding_of(info, "durableClient")
         self.client_name = client["name"] if client else None
+        self.many = str(getattr(binding.get("cardinality"), "value",
+                                binding.get("cardinality") or "one")).lower() == "many"
         hint = _annotation(info, self.trigger_name)
+        if self.many:
+            args = typing.get_args(hint) if hint is not None else ()
+            hint = args[0] if args else None
         self.as_type: type | None = hint if hint in (str, bytes) else None
+        self.batch_size = max_batch
 
     def wake(self) -> None:
         """Thread-safe nudge: a message may be receivable (called via call_soon_threadsafe)."""
@@ -142,14 +150,16 @@ class ServiceBusPump:
             free = self.max_concurrent - self.in_flight
             messages: list[ReceivedMessage] = []
             if free > 0:
+                want = self.batch_size if self.many else free
                 try:
-                    messages = await asyncio.to_thread(self.broker.receive, self.path, free)
+                    messages = await asyncio.to_thread(self.broker.receive, self.path, want)
                 except BrokerError:
                     log.exception("receive from %s failed", self.path)
                     await asyncio.sleep(self.poll_seconds)
-            for msg in messages:
+            batches = [messages] if self.many and messages else [[m] for m in messages]
+            for batch in batches:
                 self.in_flight += 1
-                task = asyncio.create_task(self._process(msg))
+                task = asyncio.create_task(self._process(batch))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if messages and self.in_flight < self.max_concurrent:
@@ -157,41 +167,57 @@ class ServiceBusPump:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.poll_seconds)
 
-    async def _process(self, msg: ReceivedMessage) -> None:
-        renew = asyncio.create_task(self._keep_lock(msg))
+    async def _process(self, batch: list[ReceivedMessage]) -> None:
+        """Invoke once for a message (or a batch with ``cardinality: many``) and settle it."""
+        renewals = [asyncio.create_task(self._keep_lock(msg)) for msg in batch]
+        first = batch[0]
         try:
             try:
-                await self.invoker.invoke(self.info, self._arguments(msg))
+                await self.invoker.invoke(self.info, self._arguments(batch))
             except Exception as exc:
                 log.exception("Function %r failed on message %s (delivery %d); abandoning",
-                              self.info.name, msg.message_id, msg.delivery_count)
-                renew.cancel()
-                dead = await asyncio.to_thread(
-                    self.broker.abandon, self.path, msg.lock_token or "",
-                    f"{type(exc).__name__}: {exc}")
-                if dead:
-                    log.warning("Message %s moved to %s/$DeadLetterQueue after %d deliveries",
-                                msg.message_id, self.path, msg.delivery_count)
+                              self.info.name, first.message_id, first.delivery_count)
+                for task in renewals:
+                    task.cancel()
+                for msg in batch:
+                    await self._settle(msg, f"{type(exc).__name__}: {exc}")
                 return
-            renew.cancel()
-            await asyncio.to_thread(self.broker.complete, self.path, msg.lock_token or "")
+            for task in renewals:
+                task.cancel()
+            for msg in batch:
+                await self._settle(msg, None)
+        finally:
+            for task in renewals:
+                task.cancel()
+            self.in_flight -= 1
+            self._wake.set()
+
+    async def _settle(self, msg: ReceivedMessage, error: str | None) -> None:
+        """Complete on success; abandon with the error otherwise (dead-letters at the limit)."""
+        try:
+            if error is None:
+                await asyncio.to_thread(self.broker.complete, self.path, msg.lock_token or "")
+                return
+            dead = await asyncio.to_thread(self.broker.abandon, self.path,
+                                           msg.lock_token or "", error)
+            if dead:
+                log.warning("Message %s moved to %s/$DeadLetterQueue after %d deliveries",
+                            msg.message_id, self.path, msg.delivery_count)
         except MessageLockLost as exc:
             log.warning("Function %r: %s", self.info.name, exc)
         except Exception:
             log.exception("Service Bus pump %r: settling message %s failed",
                           self.info.name, msg.message_id)
-        finally:
-            renew.cancel()
-            self.in_flight -= 1
-            self._wake.set()
 
-    def _arguments(self, msg: ReceivedMessage) -> dict[str, Any]:
-        if self.as_type is str:
-            arg: Any = msg.body.decode("utf-8")
-        elif self.as_type is bytes:
-            arg = msg.body
-        else:
-            arg = to_function_message(msg)
+    def _arguments(self, batch: list[ReceivedMessage]) -> dict[str, Any]:
+        def convert(msg: ReceivedMessage) -> Any:
+            if self.as_type is str:
+                return msg.body.decode("utf-8")
+            if self.as_type is bytes:
+                return msg.body
+            return to_function_message(msg)
+
+        arg = [convert(m) for m in batch] if self.many else convert(batch[0])
         kwargs: dict[str, Any] = {self.trigger_name: arg}
         if self.client_name:
             kwargs[self.client_name] = self.client_binding()

@@ -202,6 +202,9 @@ def load_settings(
             "maxConcurrentCalls": _positive_int(
                 service_bus.get("maxConcurrentCalls"), f"{where_sb}.maxConcurrentCalls", 16
             ),
+            "maxMessageBatchSize": _positive_int(
+                service_bus.get("maxMessageBatchSize"), f"{where_sb}.maxMessageBatchSize", 1000
+            ),
         },
         data_dir=data_path,
         thread_count=_positive_int(

@@ -93,6 +93,18 @@ def test_scheduled_message_waits_for_the_virtual_clock(host) -> None:
     assert host.status("later").output == ["hello later"]
 
 
+def test_batch_trigger_gets_every_visible_message_in_one_call(host) -> None:
+    # "batch" is not in the app's topology: the host creates the queue for the trigger
+    when = host.clock.now() + timedelta(minutes=1)
+    for i in range(5):
+        host.send_message("batch", f"b{i}", scheduled_enqueue_time=when)
+    host.advance(timedelta(minutes=1))
+    assert host.wait_for_idle()
+    state = host.engine.read_entity_state
+    assert (state("counter", "batches").state, state("counter", "batched").state) == (1, 5)
+    assert host.broker.counts("batch")["active"] == 0
+
+
 def test_registry_exposes_the_running_broker(host) -> None:
     assert registry.current() is host.broker
 

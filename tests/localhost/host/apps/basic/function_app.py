@@ -148,6 +148,14 @@ async def on_qa(msg: str, client: df.DurableOrchestrationClient):
     await client.signal_entity(df.EntityId("counter", "qa"), "add", 1)
 
 
+@app.service_bus_queue_trigger(arg_name="msgs", queue_name="batch", cardinality="many",
+                               connection="SERVICEBUS_CONNECTION")
+@app.durable_client_input(client_name="client")
+async def on_batch(msgs: list[func.ServiceBusMessage], client: df.DurableOrchestrationClient):
+    await client.signal_entity(df.EntityId("counter", "batches"), "add", 1)
+    await client.signal_entity(df.EntityId("counter", "batched"), "add", len(msgs))
+
+
 # -- timer -----------------------------------------------------------------------------------
 @app.timer_trigger(schedule="0 0 * * * *", arg_name="timer")
 @app.durable_client_input(client_name="client")
