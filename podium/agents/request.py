@@ -25,6 +25,8 @@ SLUG = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 PASCAL = re.compile(r"^[A-Z][A-Za-z0-9]{0,59}$")
 IDENT = re.compile(r"^[a-z][A-Za-z0-9]{0,59}$")
 RESERVED_FIELDS = {"id"}
+# names the generated domain module defines or imports; an entity named so would shadow them
+RESERVED_ENTITIES = {"Entity", "ValidationError", "ClassVar", "Any", "True", "False", "None"}
 
 
 class FieldSpec(BaseModel):
@@ -74,6 +76,8 @@ class EntityRequest(BaseModel):
     def _name(cls, value: str) -> str:
         if not PASCAL.match(value):
             raise ValueError(f"entity name {value!r} must be PascalCase letters and digits")
+        if value in RESERVED_ENTITIES:
+            raise ValueError(f"entity name {value!r} is reserved by the generated code")
         return value
 
     @field_validator("fields")

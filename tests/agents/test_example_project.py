@@ -200,3 +200,33 @@ def test_a_broken_service_fails_validation_permanently(project, tmp_path) -> Non
     assert answer["payload"]["permanent"] is True
     assert answer["payload"]["reason"].startswith("TestFailed: 2 failed")
     assert answer["payload"]["details"]["failed"] == 2
+
+
+def test_hostile_text_in_the_request_cannot_break_generated_code(tmp_path) -> None:
+    """Descriptions and names land in docstrings, Dockerfiles and Markdown: they are defused."""
+    request = json.loads((Path(__file__).parents[2] / "examples/contoso-shop.json").read_text())
+    request["name"] = 'Evil "Shop"\\\n"""; import os'
+    context = request["domain"]["boundedContexts"][0]
+    context["description"] = 'ends with a quote" \\N{x} """ | pipe'
+    context["entities"][0]["description"] = '"""\nraise SystemExit(1)\n"""\\'
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "request.json").write_text(json.dumps(request))
+    run = make_runner(builtin_workers(), workspace, [])
+    outputs(run("vision-architect-agent", "GenerateVisionPlan"))
+    outputs(run("planner-agent", "PlanMicroservices"))
+    outputs(run("developer-agent", "ApplyMicroserviceTemplate", serviceName="catalog"))
+    result = outputs(run("qa-agent", "RunMicroserviceValidation", serviceName="catalog"))
+    assert result["failed"] == 0 and result["passed"] > 0
+    assert _read({"workspace": workspace}, "plan/vision.json")["systemName"] == "EvilShopImportOs"
+
+
+def test_entity_names_the_generated_code_uses_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from podium.agents.request import parse_request
+
+    request = json.loads((Path(__file__).parents[2] / "examples/contoso-shop.json").read_text())
+    request["domain"]["boundedContexts"][0]["entities"][0]["name"] = "Entity"
+    with pytest.raises(ValidationError, match="reserved by the generated code"):
+        parse_request(request)

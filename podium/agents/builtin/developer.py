@@ -64,9 +64,10 @@ def samples(entity: dict[str, Any]) -> dict[str, Any]:
 
 
 def system_name(ctx: AgentContext) -> str:
-    if ctx.exists(PLAN_VISION):
-        return str(ctx.read_json(PLAN_VISION).get("systemName", "Podium"))
-    return pascal(ctx.task.project_id)
+    """The system name of the vision plan, reduced to letters and digits (it lands in code)."""
+    raw = str(ctx.read_json(PLAN_VISION).get("systemName", "")) if ctx.exists(PLAN_VISION) \
+        else pascal(ctx.task.project_id)
+    return re.sub(r"[^A-Za-z0-9]", "", raw) or "Podium"
 
 
 def service_model(service: dict[str, Any], system: str) -> dict[str, Any]:
@@ -74,19 +75,26 @@ def service_model(service: dict[str, Any], system: str) -> dict[str, Any]:
     for entity in service["entityModel"]:
         fields = [{"name": f["name"], "type": f["type"], "required": bool(f["required"]),
                    "ref": f.get("ref")} for f in entity["fields"]]
-        entities.append({"name": entity["name"], "description": entity.get("description", ""),
+        entities.append({"name": entity["name"],
+                         "description": text_for_code(entity.get("description", "")),
                          "path": resource_path(entity["name"]), "fields": fields})
     return {
         "name": service["name"], "system": system,
-        "description": _one_line(service.get("description", "")),
+        "description": text_for_code(service.get("description", "")),
         "requires_auth": bool(service["requiresAuth"]), "port": SERVICE_PORT,
         "entities": entities,
         "samples": {e["path"]: samples(e) for e in entities},
     }
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().replace('"""', "'''")
+def text_for_code(text: str) -> str:
+    """Free text made safe inside generated docstrings, comments and Markdown.
+
+    Why: descriptions come from the request; a backslash, a quote or a newline must not be
+    able to break (or inject into) the generated Python, Dockerfile or YAML.
+    """
+    flat = re.sub(r"\s+", " ", text).strip()
+    return flat.replace("\\", "/").replace('"', "'").replace("|", "/")[:300]
 
 
 def generate_service(ctx: AgentContext, service: dict[str, Any]) -> dict[str, Any]:

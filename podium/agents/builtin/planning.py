@@ -9,6 +9,7 @@ on its answer, and a failing model falls back to the deterministic text.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from podium.agents.builtin.common import (
@@ -60,6 +61,11 @@ def _upstream(request: ProjectRequest) -> dict[str, list[str]]:
     return result
 
 
+def system_name_of(name: str) -> str:
+    """``Contoso Shop!`` -> ``ContosoShop``: letters and digits only, it lands in code."""
+    return re.sub(r"[^A-Za-z0-9]", "", pascal(re.sub(r"[^A-Za-z0-9]+", "-", name))) or "Podium"
+
+
 def vision_plan(request: ProjectRequest, summary: str, summary_source: str) -> dict[str, Any]:
     upstream = _upstream(request)
     contexts = [{
@@ -73,7 +79,7 @@ def vision_plan(request: ProjectRequest, summary: str, summary_source: str) -> d
     context_map = [{"upstream": up, "downstream": c["name"], "pattern": "customer-supplier"}
                    for c in contexts for up in c["upstream"]]
     return {
-        "systemName": pascal(request.name.replace(" ", "-")),
+        "systemName": system_name_of(request.name),
         "tenantId": request.tenantId,
         "projectId": request.projectId,
         "description": request.description,
