@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 import json
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
@@ -239,9 +240,15 @@ class RedactionFilter(logging.Filter):
 _PODIUM_HANDLER_FLAG = "_podium_json_handler"
 
 
-def configure_logging(level: str | int = "INFO", stream: IO[str] | None = None) -> logging.Handler:
+def configure_logging(
+    level: str | int | None = None, stream: IO[str] | None = None
+) -> logging.Handler:
     """Install the JSON handler on the root logger (replacing one installed earlier) and the
-    redaction filter on every other root handler. Idempotent; returns the JSON handler."""
+    redaction filter on every other root handler. Idempotent; returns the JSON handler.
+
+    ``level`` defaults to the ``PODIUM_LOG_LEVEL`` setting (``INFO``)."""
+    if level is None:
+        level = os.environ.get("PODIUM_LOG_LEVEL", "INFO") or "INFO"
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _PODIUM_HANDLER_FLAG, False):

@@ -64,8 +64,22 @@ export function badge(status) {
   return `<span class="badge st-${statusClass(status)}">${esc(status || "unknown")}</span>`;
 }
 
+// Progress as a percentage from what the API may send: a fraction (0..1), a percentage
+// (0..100), or an object ({percent} or {completed, totalTasks}).
+export function percent(value) {
+  let v = value;
+  if (v && typeof v === "object") {
+    if (v.percent !== undefined) v = Number(v.percent);
+    else if (v.totalTasks) v = Number(v.completed || 0) / Number(v.totalTasks);
+    else v = 0;
+  }
+  v = Number(v || 0);
+  if (!Number.isFinite(v)) return 0;
+  return Math.max(0, Math.min(100, Math.round(v <= 1 ? v * 100 : v)));
+}
+
 export function progressBar(value, label) {
-  const pct = Math.max(0, Math.min(100, Math.round(Number(value || 0) * (value > 1 ? 1 : 100))));
+  const pct = percent(value);
   return `<progress max="100" value="${pct}" aria-label="${esc(label || "progress")}">${pct}%</progress>`
     + ` <span class="pct">${pct}%</span>`;
 }

@@ -6,7 +6,7 @@ import { api } from "../api.js";
 import { renderDag, renderLegend } from "../dag.js";
 import { buildReplay } from "../replay.js";
 import {
-  PHASES, badge, esc, fmtDuration, fmtTime, isPendingHumanTask, morph, phaseName,
+  PHASES, badge, esc, fmtDuration, fmtTime, isPendingHumanTask, morph, percent, phaseName,
   progressBar, renderJson, shortId,
 } from "../util.js";
 
@@ -103,7 +103,7 @@ export function mount(container, ctx, projectId) {
       return `<article class="htask" data-human-task="${esc(t.taskId)}" aria-labelledby="ht-${esc(t.taskId)}">
         <h3 id="ht-${esc(t.taskId)}">${esc(t.title)}</h3>
         <p>${esc(t.description || "")}</p>
-        <p class="sub">Task ${esc(t.taskId)} · flow ${esc(t.flowId || "—")} · needs role <strong>${esc(t.requiredRole || "any")}</strong>
+        <p class="sub">Task ${esc(t.graphTaskId || t.taskId)} · flow ${esc(t.flow || t.flowId || "—")} · needs role <strong>${esc(t.requiredRole || "any")}</strong>
           · requested ${esc(fmtTime(t.requestedAt))}${t.expiresAt ? ` · expires ${esc(fmtTime(t.expiresAt))}` : ""}</p>
         <div class="actions">${answerButtons(t, reason)}</div>
         ${editing && !reason ? `<div class="editor">
@@ -149,7 +149,7 @@ export function mount(container, ctx, projectId) {
     morph($("p-tabs"), list.length ? `<div role="tablist" aria-label="Flows" class="tabs">${list.map((g) => `
       <button type="button" role="tab" id="tab-${esc(g.flowId)}" aria-selected="${g.flowId === s.flowId}"
         data-action="flow" data-flow-id="${esc(g.flowId)}">${esc(g.name || g.flowId)} ${badge(g.status)}
-        <span class="pct">${esc(Math.round((g.progress > 1 ? g.progress : (g.progress || 0) * 100)))}%</span></button>`).join("")}</div>`
+        <span class="pct">${percent(g.progress)}%</span></button>`).join("")}</div>`
       : `<p class="empty">No flows have started yet.</p>`);
     const g = graph();
     const r = s.replay && s.replay.flowId === s.flowId ? s.replay : null;

@@ -49,7 +49,7 @@ export function mount(container, ctx) {
             <td>${badge(p.status)}</td>
             <td>${progressBar(p.progress, `progress of ${p.name || p.projectId}`)}</td>
             <td class="sub">${(p.upstream || []).length} upstream · ${(p.children || []).length} children</td>
-            <td class="sub">${esc(fmtTime(p.updatedAt))}</td>
+            <td class="sub">${esc(fmtTime(p.updatedAt || p.createdAt))}</td>
           </tr>`).join("")}</tbody>
       </table>` : `<p class="empty">No project matches these filters.</p>`;
     morph(list, html);
