@@ -40,7 +40,11 @@ def _json_arg(text: str, what: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="podium", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="podium",
+        description="Run Podium's Functions app locally (podium host) and drive a running host.",
+        epilog="Exit codes: 0 ok, 1 runtime failure, 2 usage / unknown name / bad input, "
+               "3 host unreachable.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     host = sub.add_parser("host", help="serve the Functions app locally (like `func start`)")

@@ -230,3 +230,21 @@ def test_competing_receivers_get_each_message_once(tmp_path: Path) -> None:
         t.join()
     assert sorted(got) == sorted(f"m{i}" for i in range(200))
     b.close()
+
+
+def test_podium_topology_routes_agent_tasks_by_agent_id(tmp_path: Path) -> None:
+    from podium import topology as names
+
+    b = Broker(tmp_path / "sb.sqlite")
+    b.apply_topology(podium_topology())
+    paths = {p for p, _ in b.entities()}
+    assert {subscription_path(names.AGENT_TASKS_TOPIC, a) for a in names.AGENT_IDS} <= paths
+    assert names.AGENT_RESULTS_QUEUE in paths
+    b.send(names.AGENT_TASKS_TOPIC, "t", application_properties={names.PROP_AGENT_ID: "qa-agent"})
+    b.send(names.ORCHESTRATION_EVENTS_TOPIC, "e", application_properties={"eventType": "X"})
+    for agent in names.AGENT_IDS:
+        expected = 1 if agent == "qa-agent" else 0
+        assert len(b.peek(subscription_path(names.AGENT_TASKS_TOPIC, agent))) == expected
+    router = subscription_path(names.ORCHESTRATION_EVENTS_TOPIC, names.ROUTER_SUBSCRIPTION)
+    assert [m.text for m in b.peek(router)] == ["e"]
+    b.close()
