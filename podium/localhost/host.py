@@ -483,7 +483,9 @@ class LocalHost:
         assert self.broker is not None
         now = self.clock.now()
         for pump in self.pumps:
-            if pump.in_flight or self.broker.counts(pump.path)["active"]:
+            counts = self.broker.counts(pump.path)
+            # "locked" covers a message a pump has received but not yet handed to a task
+            if pump.in_flight or counts["active"] or counts["locked"]:
                 return False
         return all(t.next_due > now for t in self.timers)
 
