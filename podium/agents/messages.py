@@ -14,6 +14,8 @@ redelivery it is.
 
 from __future__ import annotations
 
+import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +30,8 @@ TASK_FAILED = "AgentTaskFailed"
 ENVELOPE_KEYS = ("eventType", "eventId", "traceId", "tenantId", "projectId", "source",
                  "timestamp", "payload")
 DEFAULT_TIMEOUT_SEC = 900.0
+# When a task names no workspace: <this setting>/<tenantId>/<projectId>
+WORKSPACE_ROOT_SETTING = "PODIUM_WORKSPACE_ROOT"
 
 # errorClass of a failure (podium.domain.policies.ErrorClass values). Permanent failures are
 # Fatal except test verdicts, which the domain treats as partially recoverable (skip/escalate).
@@ -116,8 +120,12 @@ def parse_task(envelope: Any) -> AgentTask:
         if not isinstance(config, dict):
             raise InvalidTaskMessage("payload.config must be a JSON object")
         workspace = payload.get("workspace", inputs.get("workspace"))
+        root = os.environ.get(WORKSPACE_ROOT_SETTING, "").strip()
+        if workspace is None and root:
+            workspace = _default_workspace(root, envelope["tenantId"], envelope["projectId"])
         if not isinstance(workspace, str) or not workspace.strip():
-            raise InvalidTaskMessage("payload.workspace (or inputs.workspace) must be the "
+            raise InvalidTaskMessage(f"payload.workspace (or inputs.workspace, or the "
+                                     f"{WORKSPACE_ROOT_SETTING} setting) must give the "
                                      "project workspace directory")
         if not Path(workspace).is_absolute():
             raise InvalidTaskMessage("payload.workspace must be an absolute path")
@@ -141,6 +149,14 @@ def parse_task(envelope: Any) -> AgentTask:
         origin=envelope.get("origin"), microservice_id=envelope.get("microserviceId"),
         instance_id=instance_id if isinstance(instance_id, str) else None, envelope=envelope,
     )
+
+
+def _default_workspace(root: str, tenant_id: str, project_id: str) -> str:
+    """``<root>/<tenantId>/<projectId>``, refusing ids that would leave ``root``."""
+    for value in (tenant_id, project_id):
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$", value) or ".." in value:
+            raise InvalidTaskMessage(f"{value!r} cannot name a workspace directory")
+    return str(Path(root).resolve() / tenant_id / project_id)
 
 
 def result_event_id(event_type: str, task_id: str, trace_id: str, attempt: int) -> str:

@@ -78,3 +78,18 @@ def test_generated_code_holds_no_key_material(planned) -> None:
     assert all(c["secretRef"].startswith("@vault:") for c in clients)
     auth = (planned / "services/orders/app/auth.py").read_text()
     assert 'os.environ.get(SIGNING_KEY_ENV, "")' in auth
+
+
+def test_structured_project_configuration_is_accepted(run, planned) -> None:
+    config = {"env": "staging",
+              "secrets": {"ServiceBusConnectionString": "@vault:sb-staging",
+                          "OAuthClientSecret": "resolved-oauth-value"},
+              "variables": {"EnvironmentName": "Staging"}}
+    result = outputs(run("devops-agent", "InjectSecrets", config=config))
+    assert result["env"] == "staging" and result["redacted"] == ["OAuthClientSecret"]
+    settings = json.loads((planned / "config/appsettings.staging.json").read_text())
+    assert settings["secrets"]["ServiceBusConnectionString"]["secretRef"] == "@vault:sb-staging"
+    assert settings["secrets"]["OAuthClientSecret"]["secretRef"] == "@vault:auth-secret"
+    assert settings["variables"]["EnvironmentName"] == "Staging"
+    assert "secrets" not in settings["secrets"] and "variables" not in settings["variables"]
+    assert "resolved-oauth-value" not in _all_text(planned)

@@ -30,6 +30,11 @@ def task(workspace: Path, *, task_type: str = "Echo", attempt: int = 1, task_id:
                      instance_id="instance-9")
 
 
+@pytest.fixture(autouse=True)
+def no_workspace_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PODIUM_WORKSPACE_ROOT", raising=False)
+
+
 @pytest.fixture
 def calls() -> list[str]:
     return []
@@ -175,7 +180,7 @@ def test_non_object_message_is_rejected(worker) -> None:
 @pytest.mark.parametrize(("mutate", "expected"), [
     (lambda p: p.update(attempt=0), "payload.attempt must be an integer >= 1"),
     (lambda p: p.update(workspace="relative/dir"), "must be an absolute path"),
-    (lambda p: p.pop("workspace"), "payload.workspace (or inputs.workspace)"),
+    (lambda p: p.pop("workspace"), "payload.workspace (or inputs.workspace"),
     (lambda p: p.update(timeoutSec=-1), "payload.timeoutSec must be a positive number"),
     (lambda p: p.update(inputs=[]), "payload.inputs must be a JSON object"),
 ])
@@ -273,3 +278,16 @@ def test_a_failed_send_leaves_the_task_to_be_redelivered(worker, calls, tmp_path
 def test_duplicate_registration_is_refused(worker) -> None:
     with pytest.raises(ValueError, match="already handles Echo"):
         worker.add_handler("Echo", lambda t, c: None)
+
+
+def test_workspace_defaults_to_the_configured_root(worker, tmp_path, monkeypatch) -> None:
+    envelope = task(tmp_path, value=1)
+    del envelope["payload"]["workspace"]
+    sent: list[dict[str, Any]] = []
+    assert worker.process(envelope, sent.append).status == "failed"
+    monkeypatch.setenv("PODIUM_WORKSPACE_ROOT", str(tmp_path / "root"))
+    assert worker.process(dict(envelope, traceId="trace-2"), sent.append).status == "completed"
+    assert (tmp_path / "root/tenant-a/proj-1/out/echo.json").is_file()
+    hostile = dict(envelope, traceId="trace-3", projectId="..")
+    assert worker.process(hostile, sent.append).status == "failed"
+    assert "cannot name a workspace" in sent[-1]["payload"]["reason"]

@@ -123,15 +123,24 @@ def configure_alerts(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
 def inject_secrets(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
     request = load_request(task, ctx)
     services = load_services(ctx)
-    env = str(task.inputs.get("env") or request.config.env)
+    config = dict(task.config)
+    # The project configuration may arrive structured ({env, secrets, variables}, as the
+    # seed's ProjectConfiguration) or flat ({Name: value-or-ref}); both are accepted.
+    nested_secrets = config.pop("secrets", None) if isinstance(config.get("secrets"), dict) \
+        else None
+    nested_variables = config.pop("variables", None) \
+        if isinstance(config.get("variables"), dict) else None
+    config_env = config.pop("env", None) if isinstance(config.get("env"), str) else None
+    env = str(task.inputs.get("env") or config_env or request.config.env)
     refs = secret_refs(request, services)
-    variables = dict(request.config.variables)
+    variables = {**request.config.variables, **(nested_variables or {})}
     redacted: list[str] = []
     resolved_values: list[str] = []
     declared = task.inputs.get("secrets") or {}
     if not isinstance(declared, dict):
         raise PermanentFailure("InvalidInput: secrets must map names to @vault: references")
-    for key, value in [*declared.items(), *task.config.items()]:
+    declared = {**(nested_secrets or {}), **declared}
+    for key, value in [*declared.items(), *config.items()]:
         if isinstance(value, str) and value.startswith("@vault:"):
             refs[key] = value
         elif key in declared or key in refs or SECRETISH.search(key):
