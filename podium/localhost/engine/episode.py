@@ -66,6 +66,7 @@ def fresh_state() -> dict[str, Any]:
         "timers": {},  # str(timer seq) -> timer id, for timers not fired yet
         "wake": None,  # seqs of a task_all of activities still running
         "ext": [],  # external events delivered in this execution: [name, input]
+        "held": [],  # external events no wait asked for yet, oldest first: [name, input]
         "last_ts": None,
     }
 
@@ -181,11 +182,51 @@ class Episode:
             else:
                 others.append(ev)
         delivered: list[dict[str, Any]] = [h.event(h.ORCHESTRATOR_STARTED, self.now)]
+        waits, got = self._wait_counts(), self._delivered_counts()
         for ev in [*started, *allocating, *others]:
+            if ev["EventType"] == h.EVENT_RAISED and ev.get(h.EXTERNAL):
+                name = ev["Name"]
+                if waits.get(name, 0) <= got.get(name, 0):
+                    # Nobody waits for it yet: hold it (FIFO) until a wait appears, so two
+                    # events raised early are not collapsed into one by the SDK's buffer.
+                    self.st.setdefault("held", []).append([name, ev.get("Input")])
+                    continue
+                got[name] = got.get(name, 0) + 1
             ev["Timestamp"] = ts(self.now)
             delivered.append(ev)
             delivered.extend(self._after_delivery(ev))
         return delivered
+
+    def _wait_counts(self) -> dict[str, int]:
+        """WaitForExternalEvent actions scheduled so far in this execution, by event name."""
+        waits: dict[str, int] = {}
+        for sig in self.st["sigs"]:
+            for name in _wait_names(sig):
+                waits[name] = waits.get(name, 0) + 1
+        return waits
+
+    def _delivered_counts(self) -> dict[str, int]:
+        got: dict[str, int] = {}
+        for name, _ in self.st["ext"]:
+            got[name] = got.get(name, 0) + 1
+        return got
+
+    def _release_held(self) -> None:
+        """Send held events back to this instance once a wait for their name appeared."""
+        held = self.st.get("held") or []
+        if not held:
+            return
+        waits, got = self._wait_counts(), self._delivered_counts()
+        keep = []
+        for name, input_ in held:
+            if waits.get(name, 0) > got.get(name, 0):
+                got[name] = got.get(name, 0) + 1
+                ev = h.event(h.EVENT_RAISED, self.now, Name=name, Input=input_)
+                ev[h.EXTERNAL] = True
+                self._message(self.rec.instance_id, ev)
+            else:
+                keep.append([name, input_])
+        self.st["held"] = keep
 
     def _after_delivery(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
         kind = ev["EventType"]
@@ -403,6 +444,8 @@ class Episode:
         fi = self.svc.index.orchestrators.get(rec.name)
         if fi is None:
             return self._fail(f"no orchestrator function named '{rec.name}'", None, delivered)
+        if len(delivered) == 1 and self.history:  # only held events: no replay needed
+            return self._commit_quiet()
         new_texts = [json.dumps(ev, separators=(",", ":")) for ev in delivered]
         state, failure = self.svc.invoke(fi, rec, self.history, new_texts, delivered)
         if failure is not None:
@@ -423,6 +466,7 @@ class Episode:
             return self._finish(RuntimeStatus.Completed, output, delivered, result=output)
         rec.status = RuntimeStatus.Running
         st["wake"] = self._wake(actions, st.get("wake"))
+        self._release_held()
         return self._commit(delivered)
 
     def _apply_actions(self, actions: list[dict[str, Any]], done: bool) -> None:
@@ -493,6 +537,17 @@ class Episode:
         b.add_timers.extend(res.timers)
         b.delete_timers.extend(res.cancelled_timers)
         b.add_entity_ops.extend(res.entity_ops)
+        return res
+
+    def _commit_quiet(self) -> EpisodeResult:
+        """Record held events (consumed messages, new state) without invoking the SDK."""
+        res = self.result
+        res.history = self.history
+        if self.messages:
+            res.batch.delete_messages.append(
+                (self.rec.instance_id, max(m.id for m in self.messages))
+            )
+        res.batch.put_instances[self.rec.instance_id] = self.rec
         return res
 
     def _finish(
@@ -593,18 +648,16 @@ class Episode:
         return res
 
     def _unprocessed_events(self, action: dict[str, Any]) -> list[list[Any]]:
-        """External events delivered to this execution that no wait consumed."""
-        waits: dict[str, int] = {}
-        for sig in self.st["sigs"]:
-            for name in _wait_names(sig):
-                waits[name] = waits.get(name, 0) + 1
+        """External events delivered to this execution that no wait consumed, then the held
+        ones (never delivered), oldest first."""
+        waits = self._wait_counts()
         carried = []
         for name, input_ in self.st["ext"]:
             if waits.get(name, 0) > 0:
                 waits[name] -= 1
             else:
                 carried.append([name, input_])
-        return carried
+        return carried + list(self.st.get("held") or [])
 
 
 # The execution a result message is addressed to (activity and sub-orchestration results,

@@ -207,6 +207,13 @@ def make_app() -> df.DFApp:
         return result
 
     @app.orchestration_trigger(context_name="context")
+    def busy_then_wait(context: df.DurableOrchestrationContext):
+        yield context.call_activity("hello", "busy")
+        first = yield context.wait_for_external_event("go")
+        second = yield context.wait_for_external_event("go")
+        return [first, second]
+
+    @app.orchestration_trigger(context_name="context")
     def wait_event(context: df.DurableOrchestrationContext):
         first = yield context.wait_for_external_event("go")
         second = yield context.wait_for_external_event("go")

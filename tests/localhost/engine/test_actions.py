@@ -113,6 +113,17 @@ def test_external_event_raised_before_the_wait_is_buffered(harness: Harness) -> 
     assert state.output == ["first", "second"]
 
 
+def test_events_raised_before_any_wait_are_all_kept_in_order(harness: Harness) -> None:
+    iid = harness.engine.start_new("busy_then_wait")
+    for value in ("one", "two", "three"):  # all before the orchestrator waits at all
+        harness.engine.raise_event(iid, "go", value)
+    state = harness.run(iid)
+    assert state.output == ["one", "two"]
+    # the third is still held for a wait that never came; nothing was collapsed or reordered
+    record = harness.store.get_instance(iid)
+    assert record is not None and record.state["held"] == [["go", '"three"']]
+
+
 def test_continue_as_new_carries_unprocessed_events_and_bounds_history(harness: Harness) -> None:
     iid = harness.engine.start_new("loop")
     harness.engine.raise_event(iid, "final", "kept")  # arrives in execution 1, consumed in 4
