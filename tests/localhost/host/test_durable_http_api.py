@@ -122,6 +122,19 @@ def test_raise_event_terminate_suspend_resume_and_410s(host) -> None:
     assert r.status_code == 400 and r.json()["runtimeStatus"] == "Terminated"
 
 
+def test_restart_with_same_and_new_id(host) -> None:
+    _start(host, "greet", ["r"], "r1")
+    host.wait_for_idle()
+    r = host.request("POST", f"{API}/instances/r1/restart",
+                     params={"restartWithNewInstanceId": "false"}, headers=KEY)
+    assert (r.status_code, r.json()) == (202, "r1")
+    r = host.request("POST", f"{API}/instances/r1/restart", headers=KEY)
+    new_id = r.json()
+    assert r.status_code == 202 and new_id != "r1"
+    host.wait_for_idle()
+    assert host.status(new_id).output == ["hello r"]
+
+
 def test_list_filters_and_continuation(host) -> None:
     for i in range(3):
         _start(host, "greet", [str(i)], f"g{i}")
