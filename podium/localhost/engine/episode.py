@@ -23,6 +23,20 @@ from typing import Any
 
 from podium.localhost.api import RuntimeStatus, UnknownFunction
 from podium.localhost.engine import history as h
+from podium.localhost.engine.actions import (
+    PARENT_EXECUTION,
+    SEQ_ACTIONS,
+    atomic,
+    describe,
+    fresh_state,
+    has_timer,
+    new_instance,
+    parse_time,
+    retry_of,
+    signature,
+    started_event,
+    wait_names,
+)
 from podium.localhost.engine.model import (
     EntityOp,
     InstanceRecord,
@@ -41,34 +55,6 @@ from podium.localhost.engine.store import ts
 from podium.localhost.functions import FunctionIndex
 
 log = logging.getLogger("podium.localhost.engine")
-
-SEQ_ACTIONS = {
-    h.CALL_ACTIVITY,
-    h.CALL_ACTIVITY_WITH_RETRY,
-    h.CALL_SUB_ORCHESTRATOR,
-    h.CALL_SUB_ORCHESTRATOR_WITH_RETRY,
-    h.CREATE_TIMER,
-    h.CALL_ENTITY,
-    h.SIGNAL_ENTITY,
-    h.CALL_HTTP,
-}
-COMPOUND_ACTIONS = {h.WHEN_ANY, h.WHEN_ALL}
-
-
-def fresh_state() -> dict[str, Any]:
-    """Bookkeeping of one execution (kept in the instance record's ``state``)."""
-    return {
-        "seq": 0,  # next sequence number (EventId) to hand out
-        "sigs": [],  # signature of every top-level action applied, for non-determinism checks
-        "seqs": [],  # sequence numbers each applied action consumed (depth-first)
-        "retries": {},  # str(seq of current attempt) -> retry bookkeeping
-        "retry_timers": {},  # str(timer seq) -> str(seq of the failed attempt)
-        "timers": {},  # str(timer seq) -> timer id, for timers not fired yet
-        "wake": None,  # seqs of a task_all of activities still running
-        "ext": [],  # external events delivered in this execution: [name, input]
-        "held": [],  # external events no wait asked for yet, oldest first: [name, input]
-        "last_ts": None,
-    }
 
 
 @dataclass
@@ -100,39 +86,6 @@ class Services:
     invoke: Invoker = field(default_factory=FullReplay)
 
 
-def _signature(action: dict[str, Any]) -> list[Any]:
-    kind = action.get("actionType")
-    if kind in COMPOUND_ACTIONS:
-        return [kind, [_signature(a) for a in action.get("compoundActions") or []]]
-    if kind in (h.CALL_ENTITY, h.SIGNAL_ENTITY):
-        return [kind, f"{action.get('instanceId')}:{action.get('operation')}"]
-    if kind == h.WAIT_FOR_EXTERNAL_EVENT:
-        return [kind, action.get("externalEventName")]
-    return [kind, action.get("functionName")]
-
-
-def _describe(sig: list[Any]) -> str:
-    kind, name = sig
-    label = h.ACTION_NAMES.get(kind, f"action type {kind}")
-    if kind in COMPOUND_ACTIONS:
-        return f"{label}[{', '.join(_describe(s) for s in name)}]"
-    return f"{label} '{name}'" if name else label
-
-
-def _atomic(action: dict[str, Any]) -> list[dict[str, Any]]:
-    """Depth-first atomic actions of a (possibly compound) action."""
-    if action.get("actionType") in COMPOUND_ACTIONS:
-        out: list[dict[str, Any]] = []
-        for child in action.get("compoundActions") or []:
-            out.extend(_atomic(child))
-        return out
-    return [action]
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
 class Episode:
     """Computes one episode of one instance (see module docstring)."""
 
@@ -150,7 +103,7 @@ class Episode:
         self.st = state
         self.history = history
         self.messages = messages
-        last = _parse_time(state["last_ts"]) if state.get("last_ts") else None
+        last = parse_time(state["last_ts"]) if state.get("last_ts") else None
         self.now = max(now, last) if last else now
         self.result = EpisodeResult(record=self.rec)
         self.appended: list[dict[str, Any]] = []  # events produced by applying actions
@@ -201,7 +154,7 @@ class Episode:
         """WaitForExternalEvent actions scheduled so far in this execution, by event name."""
         waits: dict[str, int] = {}
         for sig in self.st["sigs"]:
-            for name in _wait_names(sig):
+            for name in wait_names(sig):
                 waits[name] = waits.get(name, 0) + 1
         return waits
 
@@ -348,31 +301,31 @@ class Episode:
     def _apply_new(self, action: dict[str, Any]) -> list[int]:
         """Apply one new (possibly compound) action; returns the sequence numbers it used."""
         used: list[int] = []
-        for atom in _atomic(action):
+        for atom in atomic(action):
             kind = atom.get("actionType")
             if kind not in SEQ_ACTIONS:
                 continue
             seq = self._next_seq()
             used.append(seq)
-            self.appended.extend(self._apply_atomic(seq, kind, atom))
+            self.appended.extend(self._applyatomic(seq, kind, atom))
         return used
 
-    def _apply_atomic(self, seq: int, kind: int, a: dict[str, Any]) -> list[dict[str, Any]]:
+    def _applyatomic(self, seq: int, kind: int, a: dict[str, Any]) -> list[dict[str, Any]]:
         rid = self.rec.instance_id
         if kind in (h.CALL_ACTIVITY, h.CALL_ACTIVITY_WITH_RETRY):
             if kind == h.CALL_ACTIVITY_WITH_RETRY:
-                self.st["retries"][str(seq)] = _retry(a, "activity")
+                self.st["retries"][str(seq)] = retry_of(a, "activity")
             return [self._schedule_activity(seq, a["functionName"], a.get("input"))]
         if kind in (h.CALL_SUB_ORCHESTRATOR, h.CALL_SUB_ORCHESTRATOR_WITH_RETRY):
             child_id = a.get("instanceId") or None
             if kind == h.CALL_SUB_ORCHESTRATOR_WITH_RETRY:
                 self.st["retries"][str(seq)] = {
-                    **_retry(a, "orchestrator"),
+                    **retry_of(a, "orchestrator"),
                     "instance_id": child_id,
                 }
             return [self._create_child(seq, a["functionName"], a.get("input"), child_id)]
         if kind == h.CREATE_TIMER:
-            fire_at = _parse_time(a["fireAt"])
+            fire_at = parse_time(a["fireAt"])
             if not a.get("isCanceled"):
                 self._add_timer(seq, fire_at)
             return [h.event(h.TIMER_CREATED, self.now, seq, FireAt=ts(fire_at))]
@@ -422,7 +375,7 @@ class Episode:
         self.result.entity_ops.append(EntityOp(self.svc.new_id(), entity_id.lower(), op))
 
     def _check_cancellations(self, action: dict[str, Any], seqs: list[int]) -> None:
-        atoms = [a for a in _atomic(action) if a.get("actionType") in SEQ_ACTIONS]
+        atoms = [a for a in atomic(action) if a.get("actionType") in SEQ_ACTIONS]
         for atom, seq in zip(atoms, seqs, strict=False):
             if atom.get("actionType") == h.CREATE_TIMER and atom.get("isCanceled"):
                 timer_id = self.st["timers"].pop(str(seq), None)
@@ -473,15 +426,15 @@ class Episode:
         st = self.st
         sigs, seqs = st["sigs"], st["seqs"]
         for i, action in enumerate(actions):
-            sig = _signature(action)
+            sig = signature(action)
             if i < len(sigs):
                 if sig != sigs[i]:
                     raise NonDeterminism(
                         f"Non-deterministic workflow detected: action #{i} was "
-                        f"{_describe(sigs[i])} in the history, but the orchestrator now "
-                        f"schedules {_describe(sig)} at that position"
+                        f"{describe(sigs[i])} in the history, but the orchestrator now "
+                        f"schedules {describe(sig)} at that position"
                     )
-                if _has_timer(sig):
+                if has_timer(sig):
                     self._check_cancellations(action, seqs[i])
                 continue
             self.last_new = i
@@ -491,7 +444,7 @@ class Episode:
             missing = sigs[len(actions)]
             raise NonDeterminism(
                 f"Non-deterministic workflow detected: action #{len(actions)} "
-                f"{_describe(missing)} is in the history, but the orchestrator "
+                f"{describe(missing)} is in the history, but the orchestrator "
                 f"{'completed' if done else 'stopped'} without scheduling it"
             )
 
@@ -660,66 +613,14 @@ class Episode:
         return carried + list(self.st.get("held") or [])
 
 
-# The execution a result message is addressed to (activity and sub-orchestration results,
-# timers, entity responses): messages for an execution that continued as new are dropped.
-PARENT_EXECUTION = "PodiumParentExecution"
-
-
-def _has_timer(sig: list[Any]) -> bool:
-    kind, name = sig
-    if kind in COMPOUND_ACTIONS:
-        return any(_has_timer(child) for child in name)
-    return bool(kind == h.CREATE_TIMER)
-
-
-def _wait_names(sig: list[Any]) -> list[str]:
-    kind, name = sig
-    if kind in COMPOUND_ACTIONS:
-        return [n for child in name for n in _wait_names(child)]
-    return [name] if kind == h.WAIT_FOR_EXTERNAL_EVENT else []
-
-
-def _retry(a: dict[str, Any], kind: str) -> dict[str, Any]:
-    options = a.get("retryOptions") or {}
-    return {
-        "kind": kind,
-        "name": a["functionName"],
-        "input": a.get("input"),
-        "attempt": 1,
-        "max": int(options.get("maxNumberOfAttempts", 1)),
-        "interval_ms": int(options.get("firstRetryIntervalInMilliseconds", 0)),
-    }
-
-
-def new_instance(
-    name: str,
-    instance_id: str,
-    input_: str | None,
-    now: datetime,
-    parent: dict[str, Any] | None = None,
-) -> InstanceRecord:
-    return InstanceRecord(
-        instance_id=instance_id,
-        name=name,
-        execution_id=uuid.uuid4().hex,
-        status=RuntimeStatus.Pending,
-        input=input_,
-        created=now,
-        updated=now,
-        parent=parent,
-        state=fresh_state(),
-    )
-
-
-def started_event(rec: InstanceRecord, now: datetime) -> dict[str, Any]:
-    return h.event(
-        h.EXECUTION_STARTED,
-        now,
-        Name=rec.name,
-        Version="",
-        Input=rec.input,
-        OrchestrationInstance={"InstanceId": rec.instance_id, "ExecutionId": rec.execution_id},
-    )
-
-
-__all__ = ["Episode", "EpisodeResult", "Services", "build_context", "invoke_orchestrator"]
+__all__ = [
+    "PARENT_EXECUTION",
+    "Episode",
+    "EpisodeResult",
+    "Services",
+    "build_context",
+    "fresh_state",
+    "invoke_orchestrator",
+    "new_instance",
+    "started_event",
+]
