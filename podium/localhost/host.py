@@ -37,7 +37,7 @@ import httpx
 from podium.localhost import client as client_mod
 from podium.localhost.api import FunctionInfo
 from podium.localhost.asgi import build_app, origin_of
-from podium.localhost.broker import Broker, Topology, podium_topology, registry
+from podium.localhost.broker import Broker, BrokerError, Topology, podium_topology, registry
 from podium.localhost.broker.topology import (
     QueueSpec,
     SubscriptionSpec,
@@ -48,7 +48,7 @@ from podium.localhost.clock import SystemClock
 from podium.localhost.engine import Engine, EngineOptions, SqliteStore
 from podium.localhost.functions import FunctionIndex
 from podium.localhost.http_api import DurableHttpApi
-from podium.localhost.http_triggers import HttpTriggers
+from podium.localhost.http_triggers import HttpTriggers, RouteError
 from podium.localhost.invocation import Invoker
 from podium.localhost.servicebus_triggers import (
     ServiceBusPump,
@@ -62,7 +62,7 @@ from podium.localhost.settings import (
     load_settings,
     unexport_values,
 )
-from podium.localhost.timer_triggers import TimerRunner, timer_functions
+from podium.localhost.timer_triggers import ScheduleError, TimerRunner, timer_functions
 
 log = logging.getLogger("podium.localhost.host")
 T = TypeVar("T")
@@ -229,8 +229,22 @@ class LocalHost:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> LocalHost:
+        """Import and index the app, open the stores, start serving. On any failure everything
+        started so far is stopped again; bad app definitions raise HostStartError."""
         if self._started:
             return self
+        try:
+            self._start()
+        except (RouteError, ScheduleError, TopologyError, BrokerError, ValueError) as exc:
+            self.stop()
+            raise HostStartError(f"{type(exc).__name__}: {exc}") from exc
+        except BaseException:
+            self.stop()
+            raise
+        self._started = True
+        return self
+
+    def _start(self) -> None:
         s = self.settings
         self._exported = export_values(s)
         s.data_dir.mkdir(parents=True, exist_ok=True)
@@ -265,17 +279,11 @@ class LocalHost:
         self._thread = threading.Thread(target=self._run_loop, name="podium-host-loop",
                                         daemon=True)
         self._thread.start()
-        try:
-            self.run(self._start_async())
-        except BaseException:
-            self.stop()
-            raise
+        self.run(self._start_async())
         self.engine.start()
         subscribe = getattr(self.clock, "subscribe", None)
         if subscribe is not None:
             self._unsubscribe = subscribe(self._wake_all)
-        self._started = True
-        return self
 
     def _run_loop(self) -> None:
         assert self._loop is not None

@@ -167,3 +167,10 @@ def test_host_on_a_taken_port_exits_1(tmp_path: Path, capsys) -> None:
         code = main(["host", "--app-dir", str(BASIC_APP), "--port", str(port),
                      "--data-dir", str(tmp_path)])
     assert code == EXIT_FAILURE and "could not serve" in capsys.readouterr().err
+
+
+def test_host_with_a_bad_schedule_exits_2_naming_the_function(tmp_path: Path, capsys) -> None:
+    code = main(["host", "--app-dir", str(BASIC_APP.parent / "badcron"), "--port", "0",
+                 "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE and "five_fields" in err and "6 fields" in err
