@@ -207,6 +207,14 @@ def make_app() -> df.DFApp:
         return result
 
     @app.orchestration_trigger(context_name="context")
+    def replay_aware(context: df.DurableOrchestrationContext):
+        for step in range(3):
+            yield context.call_activity("add", [step, 0])
+            if not context.is_replaying:
+                log.info("step %d done", step)
+        return "ok"
+
+    @app.orchestration_trigger(context_name="context")
     def busy_then_wait(context: df.DurableOrchestrationContext):
         yield context.call_activity("hello", "busy")
         first = yield context.wait_for_external_event("go")

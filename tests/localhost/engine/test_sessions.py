@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from podium.localhost.api import RuntimeStatus
 from podium.localhost.clock import VirtualClock
@@ -98,3 +101,25 @@ def test_fast_history_events_equal_the_sdks_own() -> None:
         fast, sdk = _fast_event(sample), HistoryEvent(**sample)
         assert vars(fast) == vars(sdk)
         assert fast.timestamp.utcoffset() == sdk.timestamp.utcoffset()
+
+
+@pytest.mark.parametrize("sessions", [True, False])
+def test_is_replaying_lets_user_code_log_each_step_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, sessions: bool
+) -> None:
+    caplog.set_level(logging.INFO, logger="tests.all_actions")
+    engine = Engine(
+        FunctionIndex.from_app(make_app()),
+        SqliteStore(tmp_path / "hub.db"),
+        VirtualClock(),
+        EngineOptions(thread_count=2, extended_sessions=sessions),
+    )
+    iid = engine.start_new("replay_aware")
+    assert engine.run_until_idle()
+    engine.stop()
+    assert engine.get_status(iid).output == "ok"
+    steps = [r.getMessage() for r in caplog.records if r.getMessage().startswith("step")]
+    assert steps == ["step 0 done", "step 1 done", "step 2 done"]
+    assert {r.function_name for r in caplog.records if r.getMessage().startswith("step")} == {
+        "replay_aware"
+    }
