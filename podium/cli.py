@@ -89,6 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="append", choices=STATUSES,
                    help="with no id: statuses to purge (default Completed, Failed, Terminated)")
 
+    p = sub.add_parser("send", help="send a message to the app's embedded Service Bus broker")
+    p.add_argument("entity", help="queue or topic name")
+    p.add_argument("body", help="message body (text)")
+    p.add_argument("--id", default=None, help="MessageId (default: generated)")
+    p.add_argument("--correlation-id", default=None)
+    p.add_argument("--prop", action="append", default=[], metavar="NAME=VALUE",
+                   help="application property; VALUE is JSON if it parses, else text")
+    p.add_argument("--app-dir", default=".", help="app directory (finds the broker file)")
+    p.add_argument("--data-dir", default=None, help="data directory (default as `host`)")
+    p = sub.add_parser("deadletters", help="print the dead-letter queue of a queue/subscription")
+    p.add_argument("path", help="queue, or topic/Subscriptions/subscription")
+    p.add_argument("--app-dir", default=".")
+    p.add_argument("--data-dir", default=None)
+
     try:  # the lead's `podium run` lives in podium/runner.py; register it only if present
         from podium import runner
     except ImportError:
@@ -220,6 +234,70 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# -- the embedded broker (opened directly: the host's pumps see new messages on their next poll)
+
+def _broker(args: argparse.Namespace) -> Any:
+    from podium.localhost.broker import Broker
+    from podium.localhost.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings(Path(args.app_dir), data_dir=args.data_dir)
+    except SettingsError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    path = settings.data_dir / f"{settings.hub_name}-servicebus.sqlite"
+    if not path.exists():
+        raise CliError(f"no broker at {path}: start `podium host` for this app first", EXIT_USAGE)
+    return Broker(path)
+
+
+def cmd_send(args: argparse.Namespace) -> int:
+    from podium.localhost.broker import BrokerError
+
+    props: dict[str, Any] = {}
+    for item in args.prop:
+        name, sep, raw = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"--prop {item!r}: expected NAME=VALUE", EXIT_USAGE)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            value = raw
+        props[name] = value
+    broker = _broker(args)
+    try:
+        seq = broker.send(args.entity, args.body, message_id=args.id,
+                          correlation_id=args.correlation_id, application_properties=props)
+    except BrokerError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    finally:
+        broker.close()
+    print("duplicate (dropped)" if seq is None else seq)
+    return EXIT_OK
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    from podium.localhost.broker import DLQ_SUFFIX, BrokerError
+
+    broker = _broker(args)
+    try:
+        messages = broker.peek(args.path + DLQ_SUFFIX, 1000)
+    except BrokerError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    finally:
+        broker.close()
+    for m in messages:
+        print(json.dumps({
+            "messageId": m.message_id, "sequenceNumber": m.sequence_number,
+            "deliveryCount": m.delivery_count, "deadLetterReason": m.dead_letter_reason,
+            "deadLetterErrorDescription": m.dead_letter_error_description,
+            "applicationProperties": m.application_properties,
+            "body": m.body.decode("utf-8", errors="replace"),
+        }))
+    return EXIT_OK
+
+
 # -- serving ---------------------------------------------------------------------------------
 
 def _dash_outside_invocations(record: logging.LogRecord) -> bool:
@@ -279,6 +357,8 @@ HANDLERS = {
     "instances": cmd_instances,
     "terminate": cmd_terminate,
     "purge": cmd_purge,
+    "send": cmd_send,
+    "deadletters": cmd_deadletters,
 }
 
 

@@ -19,12 +19,14 @@ from podium.cli import EXIT_FAILURE, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, main
 from tests.localhost.host.conftest import BASIC_APP
 
 REPO = Path(__file__).resolve().parents[3]
+SERVED: dict[str, Path] = {}  # the data directory of the module's host process
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory) -> Iterator[str]:
     """A host process on a random loopback port; yields its base URL."""
     data = tmp_path_factory.mktemp("cli-host")
+    SERVED["data"] = data
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
         [
@@ -174,3 +176,23 @@ def test_host_with_a_bad_schedule_exits_2_naming_the_function(tmp_path: Path, ca
                  "--data-dir", str(tmp_path)])
     err = capsys.readouterr().err
     assert code == EXIT_USAGE and "five_fields" in err and "6 fields" in err
+
+
+def test_send_reaches_the_running_host_and_poison_shows_in_deadletters(served: str,
+                                                                        capsys) -> None:
+    where = ["--app-dir", str(BASIC_APP), "--data-dir", str(SERVED["data"])]
+    assert main(["send", "poison", "poison", "--id", "p1", "--prop", "n=1", *where]) == EXIT_OK
+    assert capsys.readouterr().out.strip().isdigit()
+    for _ in range(100):
+        assert main(["deadletters", "poison", *where]) == EXIT_OK
+        lines = capsys.readouterr().out.splitlines()
+        if lines:
+            break
+        time.sleep(0.1)
+    [dead] = [json.loads(line) for line in lines]
+    assert dead["messageId"] == "p1" and dead["applicationProperties"] == {"n": 1}
+    assert dead["deadLetterReason"] == "MaxDeliveryCountExceeded"
+    assert "cannot handle message p1" in dead["deadLetterErrorDescription"]
+    assert main(["send", "no-such-queue", "x", *where]) == EXIT_USAGE
+    assert "no-such-queue" in capsys.readouterr().err
+    assert main(["send", "poison", "x", "--prop", "novalue", *where]) == EXIT_USAGE
