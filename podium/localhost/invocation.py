@@ -15,6 +15,7 @@ import functools
 import inspect
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -178,23 +179,31 @@ class Invoker:
             elif name in params and name not in call_kwargs:
                 call_kwargs[name] = out = OutValue()
                 outs.append((binding, out))
+        started = time.perf_counter()
         with logcontext.invocation(info.name, invocation_id):
-            log.debug("Executing '%s' (id=%s)", info.name, invocation_id)
-            if inspect.iscoroutinefunction(fn):
-                result = await fn(**call_kwargs)
-            else:
-                loop = asyncio.get_running_loop()
-                ctx = contextvars.copy_context()
-                result = await loop.run_in_executor(
-                    self.pool, functools.partial(ctx.run, fn, **call_kwargs)
-                )
-                if inspect.isawaitable(result):
-                    result = await result
+            log.info("Executing '%s' (Id=%s)", info.name, invocation_id)
+            try:
+                if inspect.iscoroutinefunction(fn):
+                    result = await fn(**call_kwargs)
+                else:
+                    loop = asyncio.get_running_loop()
+                    ctx = contextvars.copy_context()
+                    result = await loop.run_in_executor(
+                        self.pool, functools.partial(ctx.run, fn, **call_kwargs)
+                    )
+                    if inspect.isawaitable(result):
+                        result = await result
+            except Exception as exc:
+                log.info("Executed '%s' (Failed, Id=%s, Duration=%.0fms): %s: %s", info.name,
+                         invocation_id, (time.perf_counter() - started) * 1000,
+                         type(exc).__name__, exc)
+                raise
             for binding, out in outs:
                 value = result if out is None else out.get()
                 if value is not None and self.output_handler is not None:
                     await asyncio.to_thread(self.output_handler, info, binding, value)
-            log.debug("Executed '%s' (Succeeded, id=%s)", info.name, invocation_id)
+            log.info("Executed '%s' (Succeeded, Id=%s, Duration=%.0fms)", info.name,
+                     invocation_id, (time.perf_counter() - started) * 1000)
             return result, invocation_id
 
     def close(self) -> None:
