@@ -152,7 +152,11 @@ class ExecutionGraph:
     def _init_indexes(self, at: str | None) -> None:
         self._counts: dict[TaskStatus, int] = dict.fromkeys(S, 0)
         self._unmet: dict[str, int] = {}
+        # Ready set: a heap with lazy deletion. `_heaped` holds the ids that have an entry in
+        # the heap (live or stale), so a task that comes back to Ready (retry) while its stale
+        # entry is still there is not pushed twice.
         self._ready_heap: list[tuple[int, int, str]] = []
+        self._heaped: set[str] = set()
         self._in_progress: dict[str, None] = {}
         self._troubled: dict[str, None] = {}  # Failed or Stalled
         tasks = self._tasks
@@ -171,9 +175,11 @@ class ExecutionGraph:
     def _index_status(self, task: OrchestrationTask) -> None:
         status = task.status
         if status is S.READY:
-            heapq.heappush(
-                self._ready_heap, (-task.priority, self._index[task.task_id], task.task_id)
-            )
+            if task.task_id not in self._heaped:
+                self._heaped.add(task.task_id)
+                heapq.heappush(
+                    self._ready_heap, (-task.priority, self._index[task.task_id], task.task_id)
+                )
         elif status is S.IN_PROGRESS:
             self._in_progress[task.task_id] = None
         elif status is S.FAILED or status is S.STALLED:
@@ -238,12 +244,13 @@ class ExecutionGraph:
         tasks = self._tasks
         # Drop stale heads so the heap stays small and peeking is cheap.
         while heap and tasks[heap[0][2]].status is not S.READY:
-            heapq.heappop(heap)
+            self._heaped.discard(heapq.heappop(heap)[2])
         if limit is None:
             live = [entry for entry in heap if tasks[entry[2]].status is S.READY]
             if len(live) < len(heap):
                 heapq.heapify(live)
                 self._ready_heap = live
+                self._heaped = {entry[2] for entry in live}
             return [tasks[e[2]] for e in sorted(live)]
         if limit <= 0:
             return []
@@ -255,6 +262,8 @@ class ExecutionGraph:
             if task.status is S.READY:
                 taken.append(entry)
                 out.append(task)
+            else:
+                self._heaped.discard(entry[2])
         for entry in taken:
             heapq.heappush(heap, entry)
         return out

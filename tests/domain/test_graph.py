@@ -420,3 +420,18 @@ def test_effective_policies() -> None:
         "h", "ApproveX", human=HumanTaskSpec(title="t", response_timeout_sec=5)
     )
     assert human.effective_timeout_sec(900) == 5
+
+
+def test_retried_task_is_listed_once() -> None:
+    """A retry while the task's stale ready-heap entry is still present must not duplicate it."""
+    g = make_graph({"a": [], "b": []})
+    g.mark_in_progress("a", at=T0)
+    g.mark_failed("a", at=T0)
+    g.mark_retry("a", at=T0)
+    assert ids(g.next_executable_tasks()) == ["a", "b"]
+    assert ids(g.next_executable_tasks(limit=5)) == ["a", "b"]
+    g.mark_in_progress("a", at=T0)
+    g.mark_stalled("a", at=T0)
+    assert ids(g.next_executable_tasks(limit=1)) == ["b"]
+    g.mark_retry("a", at=T0)
+    assert ids(g.next_executable_tasks(limit=5)) == ["a", "b"]

@@ -112,10 +112,16 @@ def test_random_runs_keep_invariants_replay_and_round_trip(
     graph: ExecutionGraph, data: st.DataObject
 ) -> None:
     pristine = json.dumps(graph.to_dict())
+    # Checking after every step also purges stale ready-heap entries; sometimes check only at
+    # the end so bugs that need stale entries (a retry before the next peek) can show.
+    lazy_checks = data.draw(st.booleans())
     log: list[TaskTransition] = []
     for step in range(data.draw(st.integers(min_value=0, max_value=60))):
         at = f"2025-01-01T00:{step // 60:02d}:{step % 60:02d}Z"
-        ready = graph.next_executable_tasks()
+        if lazy_checks:
+            ready = [t for t in graph if t.status is S.READY]
+        else:
+            ready = graph.next_executable_tasks()
         running = graph.in_progress_tasks()
         troubled = [t for t in graph if t.status in (S.FAILED, S.STALLED)]
         moves = []
@@ -144,11 +150,13 @@ def test_random_runs_keep_invariants_replay_and_round_trip(
             task = data.draw(st.sampled_from(troubled))
             who = None if task.optional else "user:override"
             log.append(graph.mark_skipped(task.task_id, at=at, override_by=who))
-        check_invariants(graph)
+        if not lazy_checks:
+            check_invariants(graph)
         # JSON round trip is lossless at every point
         clone = ExecutionGraph.from_dict(json.loads(json.dumps(graph.to_dict())))
         assert clone.to_dict() == graph.to_dict()
         assert clone.progress() == graph.progress()
+    check_invariants(graph)
     # replaying the (JSON-stored) log rebuilds exactly this state
     stored = json.loads(json.dumps([t.to_dict() for t in log]))
     replayed = ExecutionGraph.from_dict(json.loads(pristine)).replay(stored)
