@@ -156,6 +156,12 @@ class ServiceBusPump:
                 except BrokerError:
                     log.exception("receive from %s failed", self.path)
                     await asyncio.sleep(self.poll_seconds)
+            if self._stopping:  # received while stopping: give them back, not a delivery
+                for msg in messages:
+                    with contextlib.suppress(BrokerError):
+                        await asyncio.to_thread(self.broker.release, self.path,
+                                                msg.lock_token or "")
+                return
             batches = [messages] if self.many and messages else [[m] for m in messages]
             for batch in batches:
                 self.in_flight += 1
@@ -224,15 +230,16 @@ class ServiceBusPump:
         return kwargs
 
     async def _keep_lock(self, msg: ReceivedMessage) -> None:
-        """Renew the lock every half lock period (wall time) while the function runs."""
-        if msg.locked_until is None or msg.enqueued_time is None:
+        """Renew the lock every half lock period (wall time) while the function runs, as the
+        Functions host's auto lock renewal does; stops quietly when the lock is gone."""
+        if msg.locked_until is None or not msg.lock_token:
             return
         period = max(1.0, (msg.locked_until - self.broker.clock.now()).total_seconds() / 2)
         while True:
             await asyncio.sleep(min(period, 30.0))
             try:
-                await asyncio.to_thread(self.broker.renew_lock, self.path, msg.lock_token or "")
-            except MessageLockLost:
+                await asyncio.to_thread(self.broker.renew_lock, self.path, msg.lock_token)
+            except Exception:  # lock lost, or the broker closed at shutdown
                 return
 
     async def stop(self) -> None:

@@ -451,6 +451,16 @@ class Broker:
             self._notify([path])
         return dead
 
+    def release(self, path: str, lock_token: str) -> None:
+        """Unlock a message that was received but never handed to a function (the host is
+        stopping): it does not count as a delivery."""
+        with self._lock:
+            row = self._locked_row(path, lock_token)
+            self._db.execute(
+                "UPDATE sb_messages SET lock_token=NULL, locked_until=NULL, "
+                "delivery_count=MAX(delivery_count-1, 0) WHERE id=?", (row["id"],))
+        self._notify([path])
+
     def dead_letter(
         self, path: str, lock_token: str, reason: str, error_description: str | None = None
     ) -> None:

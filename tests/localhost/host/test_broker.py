@@ -105,6 +105,14 @@ def test_lock_expiry_redelivers_and_counts_deliveries(broker: Broker, clock) -> 
     assert dead.dead_letter_reason == MAX_DELIVERY_REASON
 
 
+def test_release_does_not_count_a_delivery(broker: Broker) -> None:
+    broker.send("q", "x")
+    [msg] = broker.receive("q")
+    broker.release("q", msg.lock_token)
+    [again] = broker.receive("q")
+    assert again.delivery_count == 1
+
+
 def test_explicit_dead_letter_and_receive_from_dlq(broker: Broker) -> None:
     broker.send("q", "{}", message_id="bad")
     [msg] = broker.receive("q")
