@@ -67,6 +67,20 @@ def test_unhandled_exception_is_500_json_without_details_and_host_keeps_serving(
     assert host.request("GET", "/api/hello").status_code == 200
 
 
+def test_context_and_exported_settings(podium_host) -> None:
+    import json
+    import os
+
+    assert "TASKS_QUEUE" not in os.environ
+    host = podium_host(BASIC_APP)
+    first = json.loads(host.request("GET", "/api/whoami").text)
+    second = json.loads(host.request("GET", "/api/whoami").text)
+    assert first["function"] == "whoami" and first["setting"] == "tasks"  # Values exported
+    assert len(first["invocation"]) == 36 and first["invocation"] != second["invocation"]
+    host.stop()
+    assert "TASKS_QUEUE" not in os.environ  # taken back when the host stops
+
+
 def test_unknown_path_is_json_404(host) -> None:
     r = host.request("GET", "/api/nothing-here")
     assert r.status_code == 404 and r.json()["error"] == "NotFound"
@@ -75,7 +89,7 @@ def test_unknown_path_is_json_404(host) -> None:
 def test_http_urls_listed_for_the_banner(host) -> None:
     urls = {name: url for name, _, url in host.http_urls()}
     assert urls["item"].endswith("/api/items/{id:int}")
-    assert len(urls) == 9
+    assert len(urls) == 10
 
 
 def test_route_compiler() -> None:

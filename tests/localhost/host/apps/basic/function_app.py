@@ -102,6 +102,14 @@ def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("secret internal detail")
 
 
+@app.route(route="whoami", auth_level=func.AuthLevel.ANONYMOUS)
+def whoami(req: func.HttpRequest, context: func.Context) -> str:
+    import os
+
+    return json.dumps({"function": context.function_name, "invocation": context.invocation_id,
+                       "setting": os.environ.get("TASKS_QUEUE")})
+
+
 @app.route(route="echo", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 async def echo(req: func.HttpRequest) -> func.HttpResponse:
     return func.HttpResponse(req.get_body(), status_code=201, headers={"x-echo": "1"})
