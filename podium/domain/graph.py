@@ -34,7 +34,8 @@ class ExecutionGraph:
 
     Build one from tasks (``ExecutionGraph(tasks, ...)``), from JSON (``from_dict``) or from a
     flow definition (``podium.domain.flows``). Construction validates and raises
-    :class:`GraphValidationError` listing every problem found.
+    :class:`GraphValidationError` listing every problem found. The graph owns the task objects
+    it is given (it updates their status): do not share them between graphs.
     """
 
     def __init__(
@@ -62,15 +63,15 @@ class ExecutionGraph:
             self._index[task.task_id] = len(self._tasks)
             self._tasks[task.task_id] = task
         # Only tasks that have dependents get a list (saves 100k empty lists on big graphs);
-        # read it through self._children(tid).
+        # read it with self._dependents.get(tid, ()).
         self._dependents: dict[str, list[str]] = {}
         for task in self._tasks.values():
-            seen: set[str] = set()
-            for dep in task.depends_on:
-                if dep in seen:
-                    problems.append(f"task {task.task_id!r} lists dependency {dep!r} twice")
-                    continue
-                seen.add(dep)
+            deps = task.depends_on
+            if len(deps) > 1 and len(set(deps)) != len(deps):
+                twice = sorted({d for d in deps if deps.count(d) > 1})
+                problems.append(f"task {task.task_id!r} lists dependency {twice[0]!r} twice")
+                continue
+            for dep in deps:
                 if dep not in self._tasks:
                     problems.append(f"task {task.task_id!r} depends on unknown task {dep!r}")
                 elif dep in self._dependents:

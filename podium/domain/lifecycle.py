@@ -102,15 +102,16 @@ class PhaseTransitionRule(DomainModel):
             instances = state.flows.get(req.flow, {})
             done = sorted(k for k, s in instances.items() if s in DONE_FLOW_STATUSES)
             not_done = sorted(k for k, s in instances.items() if s not in DONE_FLOW_STATUSES)
-            if len(done) < max(req.min_completed, 1 if req.all else 0):
-                out.append(f"flow {req.flow}: no completed instance")
+            if len(done) < req.min_completed:
+                if done:
+                    out.append(f"flow {req.flow}: {len(done)} of {req.min_completed} completed")
+                else:
+                    out.append(f"flow {req.flow}: no completed instance")
             if req.all and not_done:
                 out.append(
                     f"flow {req.flow}: {len(not_done)} of {len(instances)} instances not "
                     f"completed ({', '.join(not_done)})"
                 )
-            elif not req.all and len(done) < req.min_completed:
-                out.append(f"flow {req.flow}: {len(done)} of {req.min_completed} completed")
         done_tasks = set(state.completed_tasks)
         out.extend(f"task {t} not completed" for t in self.required_tasks if t not in done_tasks)
         approvals = set(state.approvals)

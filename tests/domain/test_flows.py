@@ -222,3 +222,78 @@ def test_catalog_cross_checks(tmp_path: Path) -> None:
         load_catalog(tmp_path, known_agents=[a for a in AGENT_IDS if a != "cleanup-agent"])
     with pytest.raises(FlowDefinitionError, match="does not exist"):
         load_catalog(tmp_path / "nope")
+
+
+def test_parameter_defaults_and_optional(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "x.yaml",
+        "name: x\nphase: Validation\ninstanceKey: '${suite}'\n"
+        "parameters:\n  suite: {default: unit}\n  note: {required: false}\n"
+        "tasks:\n  - {taskId: a, type: RunUnitTests, agentId: qa-agent, "
+        "inputs: {suite: '${suite}', n: 3}}\n",
+    )
+    flow = load_flow(path)
+    g = flow.build_graph({})
+    assert g.task("a").inputs == {"suite": "unit", "n": 3}
+    assert flow.instance_key_for(flow.resolve_parameters({})) == "unit"
+    assert flow.task_types() == ["RunUnitTests"]
+
+
+@pytest.mark.parametrize(
+    "task,message",
+    [
+        (
+            "{taskId: a, type: T, agentId: q, human: {title: t}}",
+            "a human checkpoint has no agentId",
+        ),
+        ("{taskId: a, type: T, agentId: q, retryPolicy: {maxAttempts: 0}}", "maxAttempts"),
+    ],
+)
+def test_bad_task_definitions(tmp_path: Path, task: str, message: str) -> None:
+    with pytest.raises(FlowDefinitionError, match=message):
+        load_flow(write(tmp_path, "x.yaml", f"name: x\nphase: Validation\ntasks:\n  - {task}\n"))
+
+
+def test_undeclared_instance_key(tmp_path: Path) -> None:
+    text = "name: x\nphase: Validation\ninstanceKey: '${svc}'\n" + GOOD_TASK
+    with pytest.raises(FlowDefinitionError, match="instanceKey uses undeclared"):
+        load_flow(write(tmp_path, "x.yaml", text))
+
+
+def test_catalog_lookup_and_phase_index() -> None:
+    c = default_catalog()
+    with pytest.raises(DomainError, match="unknown flow 'nope'; known flows: cicd-pipeline"):
+        c.flow("nope")
+    assert [f.name for f in c.flows_for_phase("SecurityPhase")] == ["security-hardening"]
+    assert c.flow("project-bootstrap").agents() == {
+        "vision-architect-agent", "enterprise-architect-agent", "planner-agent",
+        "basic-planner-agent",
+    }  # fmt: skip
+
+
+def test_lifecycle_file_errors(tmp_path: Path) -> None:
+    from podium.domain.flows import load_lifecycle
+
+    text = (REPO_FLOWS_DIR / "lifecycle.yaml").read_text()
+    path = write(
+        tmp_path, "lifecycle.yaml", text.replace("  - {from: Initialization, to: Planning}\n", "")
+    )
+    with pytest.raises(
+        FlowDefinitionError, match="no transition rule leaves phase\\(s\\) Initialization"
+    ):
+        load_lifecycle(path)
+    path = write(tmp_path, "lifecycle.yaml", text + "  - {from: Planning, to: Assembly}\n")
+    with pytest.raises(FlowDefinitionError, match="two transition rules leave phase Planning"):
+        load_lifecycle(path)
+    path = write(
+        tmp_path,
+        "lifecycle.yaml",
+        text.replace("requiredFlows: [testing-plan]", "requiredFlows: [qa]"),
+    )
+    rules = load_lifecycle(path)
+    from podium.domain.flows import FlowCatalog, load_routing
+
+    flows = {f: default_catalog().flow(f) for f in default_catalog().flows}
+    with pytest.raises(FlowDefinitionError, match="rule requires unknown flow 'qa'"):
+        FlowCatalog(flows, rules, load_routing(REPO_FLOWS_DIR / "routing.yaml"))

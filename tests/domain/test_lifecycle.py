@@ -273,3 +273,19 @@ def test_allowed_flows_per_phase() -> None:
     assert allowed_flows("DeliveryComplete") == ["finalization"]
     for flow in default_catalog().flows.values():
         assert flow.name in allowed_flows(flow.phase)
+
+
+def test_min_completed_without_all() -> None:
+    from podium.domain import PhaseState
+
+    rule = PhaseTransitionRule.model_validate(
+        {"from": "Assembly", "to": "Security",
+         "requiredFlows": [{"flow": "microservice-assembly", "all": False, "minCompleted": 2}]}
+    )  # fmt: skip
+    state = PhaseState.model_validate(
+        {"phase": "Assembly",
+         "flows": {"microservice-assembly": {"a": "Completed", "b": "Failed", "c": "Running"}}}
+    )  # fmt: skip
+    assert rule.evaluate(state) == (False, ["flow microservice-assembly: 1 of 2 completed"])
+    state.flows["microservice-assembly"]["c"] = "Completed"
+    assert rule.evaluate(state) == (True, [])
