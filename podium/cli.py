@@ -125,8 +125,9 @@ def _key(args: argparse.Namespace) -> str | None:
     try:
         from podium.localhost.settings import load_settings
 
-        return load_settings(Path(args.app_dir)).durable_key
-    except Exception:  # no app here: let the host say 401
+        settings = load_settings(Path(args.app_dir), generate_keys=False)
+        return settings.durable_key or settings.master_key or None
+    except Exception:  # no readable app settings here: let the host say 401
         return None
 
 

@@ -124,11 +124,14 @@ def load_settings(
     app_dir: Path | str,
     environ: Mapping[str, str] | None = None,
     data_dir: Path | str | None = None,
+    generate_keys: bool = True,
 ) -> HostSettings:
     """Read ``local.settings.json``, ``host.json`` and the environment of ``app_dir``.
 
     ``data_dir`` overrides ``PODIUM_DATA_DIR`` (default ``<app_dir>/.podium``); a relative
     directory is taken relative to the app directory, as the app's own settings are.
+    ``generate_keys=False`` (clients such as the CLI) reads generated keys but never creates
+    the key file; keys that exist nowhere are then empty strings.
     """
     app_dir = Path(app_dir).resolve()
     env = dict(os.environ if environ is None else environ)
@@ -171,10 +174,10 @@ def load_settings(
     master_key = values.get(MASTER_KEY_SETTING, "")
     durable_key = values.get(DURABLE_KEY_SETTING, "")
     if not function_key or not master_key or not durable_key:
-        generated = _generated_keys(data_path)
-        function_key = function_key or generated["functionKey"]
-        master_key = master_key or generated["masterKey"]
-        durable_key = durable_key or generated["durableKey"]
+        generated = _generated_keys(data_path) if generate_keys else read_host_keys(data_path)
+        function_key = function_key or generated.get("functionKey", "")
+        master_key = master_key or generated.get("masterKey", "")
+        durable_key = durable_key or generated.get("durableKey", "")
 
     http_ext = extensions.get("http") or {}
     route_prefix = http_ext.get("routePrefix", "api") if isinstance(http_ext, dict) else None

@@ -100,3 +100,11 @@ def test_malformed_json_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "local.settings.json").write_text("{nope")
     with pytest.raises(SettingsError, match="local.settings.json"):
         load_settings(tmp_path, environ={})
+
+
+def test_clients_never_create_the_key_file(tmp_path: Path) -> None:
+    s = load_settings(tmp_path, environ={}, generate_keys=False)
+    assert (s.function_key, s.master_key, s.durable_key) == ("", "", "")
+    assert not (tmp_path / ".podium").exists()
+    made = load_settings(tmp_path, environ={})
+    assert load_settings(tmp_path, environ={}, generate_keys=False).durable_key == made.durable_key
