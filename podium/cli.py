@@ -242,7 +242,7 @@ def _broker(args: argparse.Namespace) -> Any:
     from podium.localhost.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(Path(args.app_dir), data_dir=args.data_dir)
+        settings = load_settings(Path(args.app_dir), data_dir=args.data_dir, generate_keys=False)
     except SettingsError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
     path = settings.data_dir / f"{settings.hub_name}-servicebus.sqlite"
