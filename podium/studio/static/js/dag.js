@@ -102,10 +102,10 @@ export function renderDag(nodes, selectedId) {
       + `transform="translate(${x},${y})" tabindex="0" role="button" data-task-id="${esc(n.taskId)}" `
       + `data-status="${esc(n.status)}" aria-pressed="${selected ? "true" : "false"}" aria-label="${esc(nodeLabel(n))}">`
       + `<rect width="${NODE_W}" height="${NODE_H}" rx="8"/>`
-      + `<text x="10" y="19" class="n-id">${esc(clip(n.taskId, 14))}</text>`
-      + `<text x="${NODE_W - 10}" y="19" class="n-status" text-anchor="end">${esc(n.status)}</text>`
-      + `<text x="10" y="37" class="n-type">${esc(clip(n.type, 22))}</text>`
-      + `<text x="10" y="53" class="n-agent">${agent}</text>`
+      + `<text x="10" y="19" class="n-id">${esc(clip(n.taskId, 21))}</text>`
+      + `<text x="10" y="36" class="n-type"><tspan class="n-status">${esc(n.status)}</tspan>`
+      + `${n.type && n.type !== n.taskId ? ` · ${esc(clip(n.type, 24 - String(n.status).length))}` : ""}</text>`
+      + `<text x="10" y="52" class="n-agent">${agent}</text>`
       + `<text x="10" y="67" class="n-meta">attempt ${esc(n.attempts ?? 0)} · ${esc(fmtDuration(n.durationMs))}${n.optional ? " · optional" : ""}</text>`
       + `</g>`;
   });

@@ -65,10 +65,11 @@ export function badge(status) {
 }
 
 // Progress as a percentage from what the API may send: a fraction (0..1), a percentage
-// (0..100), or an object ({percent} or {completed, totalTasks}).
+// (0..100), or an object ({percent} or {completed, totalTasks}, possibly under executionStatus).
 export function percent(value) {
   let v = value;
   if (v && typeof v === "object") {
+    if (v.executionStatus && typeof v.executionStatus === "object") v = v.executionStatus;
     if (v.percent !== undefined) v = Number(v.percent);
     else if (v.totalTasks) v = Number(v.completed || 0) / Number(v.totalTasks);
     else v = 0;

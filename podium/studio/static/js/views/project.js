@@ -13,6 +13,11 @@ import {
 const RESPONSES = { approve: "Approve", approved: "Approve", reject: "Reject", rejected: "Reject",
   edit: "Edit", modify: "Edit" };
 
+function errorText(error) {
+  const message = String(error.message || JSON.stringify(error));
+  return error.code && !message.startsWith(error.code) ? `${error.code}: ${message}` : message;
+}
+
 export function mount(container, ctx, projectId) {
   const s = {
     data: null, flowId: null, taskId: null, openPhase: null, replay: null,
@@ -193,6 +198,7 @@ export function mount(container, ctx, projectId) {
         <dt>Duration</dt><dd>${esc(fmtDuration(n.durationMs))}</dd>
         <dt>Optional</dt><dd>${n.optional ? "yes" : "no"}</dd>
         ${n.human ? `<dt>Human task</dt><dd>${esc(n.human.title)} (role ${esc(n.human.requiredRole)})</dd>` : ""}
+        ${n.error ? `<dt>Error</dt><dd class="error-text">${esc(errorText(n.error))}</dd>` : ""}
       </dl>
       <h4>Inputs</h4><pre class="json" id="detail-inputs">${renderJson(n.inputs ?? {})}</pre>
       <h4>Outputs</h4><pre class="json" id="detail-outputs">${renderJson(n.outputs ?? {})}</pre>
