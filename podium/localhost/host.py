@@ -280,6 +280,8 @@ class LocalHost:
                                         daemon=True)
         self._thread.start()
         self.run(self._start_async())
+        for name, methods, url in self.http_urls():
+            log.info("HTTP function %s: [%s] %s", name, methods, url)
         self.engine.start()
         subscribe = getattr(self.clock, "subscribe", None)
         if subscribe is not None:
