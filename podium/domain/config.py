@@ -19,7 +19,7 @@ from .errors import DomainError
 
 VAULT_PREFIX = "@vault:"
 VAULT_REF = re.compile(r"@vault:([A-Za-z0-9][A-Za-z0-9_.-]*)")
-REDACTED = "***"
+REDACTED = "***"  # shorter than MIN_REDACT_LEN: repeated masking always terminates
 # Shorter values are not redacted inside larger strings: masking every "a" or "1" would destroy
 # the text and leak the value's length anyway. Whole-value matches are always masked.
 MIN_REDACT_LEN = 4
@@ -124,7 +124,16 @@ def redact(obj: Any, secret_values: Iterable[str], mask: str = REDACTED) -> Any:
     def text(s: str) -> str:
         if s in whole:
             return mask
-        return pattern.sub(mask, s) if pattern else s
+        if pattern is None:
+            return s
+        # Repeat until stable: masking one value could splice the text around it into another
+        # value. Each pass shortens the text when the mask is shorter than MIN_REDACT_LEN,
+        # and a non-matching pass ends the loop.
+        while True:
+            new = pattern.sub(mask, s)
+            if new == s or new in whole:
+                return mask if new in whole else new
+            s = new
 
     def walk(item: Any) -> Any:
         if isinstance(item, str):

@@ -100,3 +100,35 @@ def test_redact_overlapping_and_short_values() -> None:
         "text": "4242 apples",
     }
     assert redact("unchanged", []) == "unchanged"
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+ALPHABET = st.sampled_from("ab*x=;")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    secrets=st.lists(st.text(ALPHABET, min_size=4, max_size=8), min_size=1, max_size=3),
+    chunks=st.lists(st.text(ALPHABET, max_size=6), max_size=6),
+    data=st.data(),
+)
+def test_redacted_text_never_contains_a_secret(
+    secrets: list[str], chunks: list[str], data: st.DataObject
+) -> None:
+    parts = []
+    for chunk in chunks:
+        parts.append(chunk)
+        parts.append(data.draw(st.sampled_from(secrets)))
+    text = "".join(parts)
+    out = redact({"k": [text], "e": ValueError(text)}, secrets)
+    for secret in secrets:
+        assert secret not in out["k"][0]
+        assert secret not in str(out["e"])
+
+
+def test_masking_cannot_splice_into_another_secret() -> None:
+    # one pass would turn "ab**a" into "***a", which is the second secret
+    assert redact("ab**a", ["ab**", "***a"]) == "***"
+    assert "***a" not in redact("x ab**a y", ["ab**", "***a"])
