@@ -55,6 +55,7 @@ class ExecutionGraph:
         self.parameters: dict[str, Any] = dict(parameters) if parameters else {}
         self._tasks: dict[str, OrchestrationTask] = {}
         self._index: dict[str, int] = {}
+        self._depth: int | None = None
         problems: list[str] = []
         for task in tasks:
             if task.task_id in self._tasks:
@@ -338,7 +339,10 @@ class ExecutionGraph:
         }
 
     def depth(self) -> int:
-        """Number of tasks on the longest dependency chain (0 for an empty graph)."""
+        """Number of tasks on the longest dependency chain (0 for an empty graph); the
+        structure never changes, so it is computed once."""
+        if self._depth is not None:
+            return self._depth
         level: dict[str, int] = {}
         best = 0
         for tid in self._topo:
@@ -347,6 +351,7 @@ class ExecutionGraph:
             level[tid] = d
             if d > best:
                 best = d
+        self._depth = best
         return best
 
     def trace_execution_tree(self, task_id: str, direction: str = "down") -> dict[str, Any]:

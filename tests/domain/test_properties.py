@@ -93,6 +93,17 @@ def check_invariants(g: ExecutionGraph) -> None:
 @PROFILE
 @given(graph=dags(), data=st.data())
 def test_any_valid_completion_order_finishes(graph: ExecutionGraph, data: st.DataObject) -> None:
+    deps = {t.task_id: t.depends_on for t in graph}
+
+    @cache
+    def chain(tid: str) -> int:
+        return 1 + max((chain(d) for d in deps[tid]), default=0)
+
+    assert graph.depth() == max(chain(tid) for tid in deps)
+    order = graph.topological_order()
+    position = {tid: i for i, tid in enumerate(order)}
+    assert sorted(order) == sorted(deps)
+    assert all(position[d] < position[tid] for tid in deps for d in deps[tid])
     completed = 0
     while not graph.is_finished():
         ready = graph.next_executable_tasks()
