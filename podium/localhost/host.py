@@ -62,7 +62,12 @@ from podium.localhost.settings import (
     load_settings,
     unexport_values,
 )
-from podium.localhost.timer_triggers import ScheduleError, TimerRunner, timer_functions
+from podium.localhost.timer_triggers import (
+    ScheduleError,
+    ScheduleMonitor,
+    TimerRunner,
+    timer_functions,
+)
 
 log = logging.getLogger("podium.localhost.host")
 T = TypeVar("T")
@@ -318,9 +323,10 @@ class LocalHost:
                 self.poll_seconds, int(self.settings.service_bus["maxMessageBatchSize"]))
             self.pumps.append(pump)
             self._tasks.append(_watched(loop.create_task(pump.run()), info.name))
+        monitor = ScheduleMonitor(self.settings.data_dir / "timer-status.json")
         for info in timer_functions(self.functions):
             timer = TimerRunner(info, self.clock, self._invoker, self.settings.get,
-                                self.client_binding, self.poll_seconds)
+                                self.client_binding, self.poll_seconds, monitor)
             self.timers.append(timer)
             self._tasks.append(_watched(loop.create_task(timer.run()), info.name))
         self.broker.add_listener(self._on_broker_message)

@@ -5,18 +5,24 @@ NCRONTAB is ``{second} {minute} {hour} {day} {month} {day-of-week}``; croniter r
 from the host clock, so under a ``VirtualClock`` a test that advances 3 days sees the timer
 fire at once. As on Azure, missed occurrences are not replayed one by one: the function runs
 once with ``past_due=True`` and the schedule continues from the current time.
-``runOnStartup`` runs the function once when the host starts. Schedules are not persisted
-across restarts (no ``useMonitor`` store): after a restart the next occurrence is computed from
-the current time.
+``runOnStartup`` runs the function once when the host starts.
+
+Schedule monitoring (``useMonitor``, on by default as on Azure): the last occurrence that ran
+is kept in ``<data dir>/timer-status.json``, so an occurrence missed while the host was down
+runs once at start with ``past_due=True``; ``useMonitor: false`` skips missed occurrences.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import os
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from azure.functions.timer import TimerRequest
@@ -51,6 +57,38 @@ def next_after(expression: str, after: datetime) -> datetime:
     return croniter(expression, after, second_at_beginning=True).get_next(datetime)
 
 
+class ScheduleMonitor:
+    """When each timer function last ran (covering every occurrence up to then), in one small
+    JSON file (atomic replace), like the Functions host's schedule monitor in its storage."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def _read(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def last(self, name: str) -> datetime | None:
+        with self._lock:
+            raw = self._read().get(name)
+        try:
+            return datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        except ValueError:
+            return None
+
+    def record(self, name: str, occurrence: datetime) -> None:
+        with self._lock:
+            data = self._read()
+            data[name] = occurrence.isoformat()
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
+            os.replace(tmp, self.path)
+
+
 class TimerRunner:
     """Fires one timer function on its schedule, until stopped."""
 
@@ -62,6 +100,7 @@ class TimerRunner:
         settings: Callable[[str], str | None],
         client_binding: Callable[[], str],
         poll_seconds: float = 1.0,
+        monitor: ScheduleMonitor | None = None,
     ) -> None:
         self.info = info
         self.clock = clock
@@ -75,8 +114,12 @@ class TimerRunner:
         self.trigger_name = binding.get("name", "timer")
         client = binding_of(info, "durableClient")
         self.client_name = client["name"] if client else None
+        use_monitor = binding.get("useMonitor")
+        self.monitor = monitor if use_monitor is not False else None
         self.last: datetime | None = None
-        self.next_due = next_after(self.schedule, clock.now())
+        last_due = self.monitor.last(info.name) if self.monitor else None
+        # after a restart, the first occurrence after the last one that ran (maybe past due)
+        self.next_due = next_after(self.schedule, last_due or clock.now())
         self.runs = 0
         self._wake = asyncio.Event()
         self._stopping = False
@@ -96,6 +139,9 @@ class TimerRunner:
                 late = now - self.next_due
                 skipped = next_after(self.schedule, self.next_due) <= now
                 await self._fire(past_due=skipped or late > PAST_DUE_TOLERANCE)
+                if self.monitor is not None:
+                    # the run covers every occurrence up to now
+                    await asyncio.to_thread(self.monitor.record, self.info.name, now)
                 self.next_due = next_after(self.schedule, now)
                 continue
             wait = (self.next_due - now).total_seconds()

@@ -4,7 +4,7 @@ in-process on a virtual clock."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -132,3 +132,20 @@ def test_two_hour_approval_timeout_with_virtual_clock(host) -> None:
     host.advance(timedelta(hours=2))
     assert host.wait_for_idle()
     assert host.status(iid).output == {"approved": False, "reason": "timeout"}
+
+
+def test_occurrence_missed_while_the_host_was_down_runs_at_start(podium_host, tmp_path) -> None:
+    from podium.localhost.clock import VirtualClock
+
+    clock = VirtualClock(datetime(2030, 1, 1, tzinfo=UTC))
+    data = tmp_path / "restart"
+    first = podium_host(BASIC_APP, clock=clock, data_dir=data)
+    clock.advance(timedelta(hours=1))
+    assert first.wait_for_idle()
+    assert first.engine.read_entity_state("counter", "ticks").state == 1
+    first.stop()
+    clock.advance(timedelta(hours=5))  # down over five occurrences
+    second = podium_host(BASIC_APP, clock=clock, data_dir=data)
+    assert second.wait_for_idle()
+    assert second.engine.read_entity_state("counter", "ticks").state == 101  # once, past due
+    assert second.timers[0].next_due == datetime(2030, 1, 1, 7, tzinfo=UTC)
