@@ -6,66 +6,22 @@ buttons honouring the signed-in principal's roles, and answers sent by clicking.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import expect
 
 from tests.studio.conftest import shot
+from tests.studio.realhost import RealApp, real_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-EXAMPLE = REPO / "examples" / "contoso-shop.json"
-
-
-class RealApp:
-    def __init__(self, host: Any) -> None:
-        self.host = host
-        self.base = host.base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base, timeout=30)
-
-    def get(self, path: str, principal: str | None = None) -> Any:
-        headers = {"X-MS-CLIENT-PRINCIPAL": principal} if principal else {}
-        response = self.http.get(path, headers=headers)
-        assert response.status_code == 200, (path, response.status_code, response.text)
-        return response.json()
-
-    def wait(self, predicate, timeout: float = 90.0) -> Any:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            last = predicate()
-            if last:
-                return last
-            time.sleep(0.25)
-        raise AssertionError(f"not reached in {timeout} s; last: {last!r}")
-
 
 @pytest.fixture
-def real_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealApp]:
-    pytest.importorskip("podium.localhost.testing", reason="local host not available")
-    from podium.agents.registry import builtin_workers
-    from podium.localhost.testing import make_host
-    from podium.runtime.agent_host import AgentHost
-
-    data_dir = tmp_path / "data"
-    monkeypatch.setenv("PODIUM_DATA_DIR", str(data_dir))
-    monkeypatch.setenv("PODIUM_WORKSPACE_ROOT", str(tmp_path / "workspaces"))
-    monkeypatch.setenv("PODIUM_DEV_PRINCIPAL", "user:dev;roles=Architect,Admin")
-    monkeypatch.setenv("PODIUM_TENANTS", "contoso")
-    host = make_host(REPO, data_dir, port=0)
-    agents = AgentHost(host.broker, builtin_workers(), concurrency=2).start()
-    try:
-        yield RealApp(host)
-    finally:
-        agents.stop()
-        host.stop()
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RealApp]:
+    with real_app(tmp_path, monkeypatch) as instance:
+        yield instance
 
 
 def _principal(user: str, roles: list[str]) -> str:
@@ -74,25 +30,13 @@ def _principal(user: str, roles: list[str]) -> str:
     return encode_principal(user, roles)
 
 
-def test_studio_follows_the_example_run(browser, real_app: RealApp, page_errors) -> None:
-    request = json.loads(EXAMPLE.read_text())
-    created = real_app.http.post("/api/projects", json=request)
-    assert created.status_code == 202, created.text
-    pid = created.json()["projectId"]
-
-    # the run reaches its first human checkpoint (an approval or an escalation); the project
-    # itself appears asynchronously (202 Accepted), so 404 means "not yet"
-    def checkpoint() -> dict | None:
-        response = real_app.http.get(f"/api/projects/{pid}")
-        if response.status_code == 404:
-            return None
-        assert response.status_code == 200, response.text
-        return response.json() if response.json()["humanTasks"] else None
-
-    state = real_app.wait(checkpoint)
+def test_studio_follows_the_example_run(browser, app: RealApp, page_errors) -> None:
+    pid = app.create_example()
+    # the run reaches its first human checkpoint (an approval or an escalation)
+    state = app.first_checkpoint(pid)
     task = state["humanTasks"][0]
 
-    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=real_app.base)
+    context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=app.base)
     page = context.new_page()
     page.on("console", lambda m: page_errors.errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: page_errors.errors.append(str(e)))
@@ -101,7 +45,7 @@ def test_studio_follows_the_example_run(browser, real_app: RealApp, page_errors)
     card.wait_for(timeout=15_000)
 
     # the DAG shows the API's statuses, node for node
-    state = real_app.get(f"/api/projects/{pid}")
+    state = app.get(f"/api/projects/{pid}")
     graph = next(g for g in state["graphs"] if g["flowId"] == task["flowId"])
     page.locator(f'[role="tab"][id="tab-{graph["flowId"]}"]').click()
     for node in graph["nodes"]:
@@ -117,7 +61,7 @@ def test_studio_follows_the_example_run(browser, real_app: RealApp, page_errors)
     # a user without the task's role sees every answer button refused, with the reason
     viewer = browser.new_context(
         viewport={"width": 1366, "height": 768},
-        base_url=real_app.base,
+        base_url=app.base,
         extra_http_headers={"X-MS-CLIENT-PRINCIPAL": _principal("user:viewer", ["Viewer"])},
     )
     vpage = viewer.new_page()
@@ -140,13 +84,12 @@ def test_studio_follows_the_example_run(browser, real_app: RealApp, page_errors)
     choice = "Approve" if "Approve" in task["options"] else task["options"][0]
     card.locator(f'button[data-response="{choice}"]').click()
     expect(card).to_have_count(0, timeout=15_000)
-    real_app.wait(
+    app.wait(
         lambda: all(
-            t["taskId"] != task["taskId"]
-            for t in real_app.get(f"/api/projects/{pid}")["humanTasks"]
+            t["taskId"] != task["taskId"] for t in app.get(f"/api/projects/{pid}")["humanTasks"]
         )
     )
-    audit = real_app.get(f"/api/projects/{pid}/audit")["records"]
+    audit = app.get(f"/api/projects/{pid}/audit")["records"]
     answered = [r for r in audit if r["type"] == "HumanTaskResponseReceived"]
     assert answered and answered[-1]["actor"] == "user:dev"
     assert answered[-1]["action"].startswith(choice)

@@ -6,7 +6,7 @@
 
 import { esc, fmtDuration, statusClass } from "./util.js";
 
-export const NODE_W = 160;
+export const NODE_W = 168;
 export const NODE_H = 74;
 const GAP_X = 44;
 const GAP_Y = 18;
