@@ -2,8 +2,10 @@
 
 Prints, per size: build+validate time (from the JSON dict an orchestrator would carry),
 a full simulated walk (dispatch up to 64 ready tasks, complete them, repeat until finished),
-JSON serialization time, and the per-task cost of each, which should stay flat as size grows
-(completion work is O(out-degree), no full scans). Each figure is the best of 3 runs.
+JSON serialization time, the time to rebuild the final state by replaying the walk's event
+log (2 transitions per task), and the per-task cost of each, which should stay flat as size
+grows (completion work is O(out-degree), no full scans). Figures are the best of 3 runs
+(replay: one run).
 
     python bench/graph.py                 # 1k, 10k, 100k
     python bench/graph.py 5000 50000      # custom sizes
@@ -48,8 +50,9 @@ def random_dag(n: int, seed: int = 42, max_deps: int = 3, window: int = 1000) ->
     return {"nodes": nodes}
 
 
-def walk(graph: ExecutionGraph, batch: int = 64) -> int:
-    """Run the graph to the end the way a runner would; returns completions."""
+def walk(graph: ExecutionGraph, batch: int = 64, log: list[dict[str, Any]] | None = None) -> int:
+    """Run the graph to the end the way a runner would; returns completions. With ``log``,
+    the transitions are appended to it as stored dicts (the event log replay rebuilds from)."""
     done = 0
     at = "2025-05-05T12:00:00Z"
     while not graph.is_finished():
@@ -57,9 +60,13 @@ def walk(graph: ExecutionGraph, batch: int = 64) -> int:
         if not ready:
             raise RuntimeError("graph stuck")
         for task in ready:
-            graph.mark_in_progress(task.task_id, at=at)
+            t = graph.mark_in_progress(task.task_id, at=at)
+            if log is not None:
+                log.append(t.to_dict())
         for task in ready:
-            graph.mark_completed(task.task_id, at=at)
+            t = graph.mark_completed(task.task_id, at=at)
+            if log is not None:
+                log.append(t.to_dict())
             done += 1
     return done
 
@@ -74,7 +81,8 @@ def timed(fn: Any) -> tuple[float, Any]:
 def main(sizes: list[int], repeat: int = 3) -> None:
     header = (
         f"{'tasks':>8} {'edges':>8} {'depth':>6} | {'build+validate':>14} {'µs/task':>8} | "
-        f"{'walk':>8} {'µs/task':>8} | {'to_dict+json':>12} {'µs/task':>8}"
+        f"{'walk':>8} {'µs/task':>8} | {'to_dict+json':>12} {'µs/task':>8} | "
+        f"{'replay log':>10} {'µs/task':>8}"
     )
     print(f"best of {repeat} runs per size; python {sys.version.split()[0]}")
     print(header)
@@ -91,10 +99,16 @@ def main(sizes: list[int], repeat: int = 3) -> None:
             tj, _ = timed(lambda graph=graph: json.dumps(graph.to_dict()))
             t_build, t_walk, t_json = min(t_build, tb), min(t_walk, tw), min(t_json, tj)
             del graph
+        log: list[dict[str, Any]] = []
+        walk(ExecutionGraph.from_dict(data), log=log)
+        template = ExecutionGraph.from_dict(data)
+        t_replay, replayed = timed(lambda template=template, log=log: template.replay(log))
+        assert replayed.is_finished()
+        del replayed
         print(
             f"{n:>8} {edges:>8} {depth:>6} | {t_build:>12.3f} s {t_build / n * 1e6:>8.2f} | "
             f"{t_walk:>6.3f} s {t_walk / n * 1e6:>8.2f} | {t_json:>10.3f} s "
-            f"{t_json / n * 1e6:>8.2f}"
+            f"{t_json / n * 1e6:>8.2f} | {t_replay:>8.3f} s {t_replay / n * 1e6:>8.2f}"
         )
 
 

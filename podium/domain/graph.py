@@ -554,23 +554,29 @@ class ExecutionGraph:
     # ------------------------------------------------------------------ (de)serialization
 
     def reset(self, *, at: Timestamp | None = None) -> ExecutionGraph:
-        """A fresh copy of this graph's structure with every task back at its initial state."""
-        fresh = []
-        for task in self._tasks.values():
-            d = task.to_dict()
-            for key in (
-                "status",
-                "outputs",
-                "attempts",
-                "emittedEvents",
-                "readyAt",
-                "startedAt",
-                "completedAt",
-                "error",
-                "skippedBy",
-            ):
-                d.pop(key, None)
-            fresh.append(OrchestrationTask.from_dict(d))
+        """A fresh copy of this graph's structure with every task back at its initial state
+        (run state such as status, attempts, outputs and timestamps dropped)."""
+        fresh = [
+            OrchestrationTask(
+                t.task_id,
+                t.type,
+                agent_id=t.agent_id,
+                depends_on=t.depends_on,
+                inputs=t.inputs,
+                phase=t.phase,
+                retry_policy=t.retry_policy,
+                timeout_sec=t.timeout_sec,
+                optional=t.optional,
+                fallback_agent=t.fallback_agent,
+                human=t.human,
+                priority=t.priority,
+                templates=t.templates,
+                trigger_event=t.trigger_event,
+                created_at=t.created_at,
+                extra=t.extra,
+            )
+            for t in self._tasks.values()
+        ]
         return ExecutionGraph(
             fresh,
             graph_id=self.graph_id,

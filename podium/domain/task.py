@@ -316,6 +316,9 @@ def _sub_model(model: type[DomainModel], value: Any, label: str, field: str) -> 
         raise DomainError(f"{label}: " + "; ".join(format_validation_errors(exc, field))) from None
 
 
+_TRANSITION_KEYS = frozenset(("taskId", "to", "at"))
+
+
 class TaskTransition:
     """One entry of a graph's event log: task ``taskId`` went to status ``to`` at ``at``.
 
@@ -356,7 +359,9 @@ class TaskTransition:
             task_id = data["taskId"]
         except (KeyError, ValueError) as exc:
             raise DomainError(f"invalid transition record {dict(data)!r}: {exc}") from None
-        rest = {k: v for k, v in data.items() if k not in ("taskId", "to", "at")}
+        rest = (
+            {k: v for k, v in data.items() if k not in _TRANSITION_KEYS} if len(data) > 3 else None
+        )
         return cls(task_id, to, data.get("at"), rest)
 
     def __eq__(self, other: object) -> bool:
