@@ -30,8 +30,11 @@ TASK_FAILED = "AgentTaskFailed"
 ENVELOPE_KEYS = ("eventType", "eventId", "traceId", "tenantId", "projectId", "source",
                  "timestamp", "payload")
 DEFAULT_TIMEOUT_SEC = 900.0
-# When a task names no workspace: <this setting>/<tenantId>/<projectId>
+# When a task names no workspace: <root>/<tenantId>/<projectId>, root being this setting, else
+# the local host's artifact store ($PODIUM_DATA_DIR/artifacts, PODIUM_DATA_DIR default .podium),
+# which is where the local host keeps each project's files (activities._runtime.workspace).
 WORKSPACE_ROOT_SETTING = "PODIUM_WORKSPACE_ROOT"
+DATA_DIR_SETTING = "PODIUM_DATA_DIR"
 
 # errorClass of a failure (podium.domain.policies.ErrorClass values). Permanent failures are
 # Fatal except test verdicts, which the domain treats as partially recoverable (skip/escalate).
@@ -120,12 +123,11 @@ def parse_task(envelope: Any) -> AgentTask:
         if not isinstance(config, dict):
             raise InvalidTaskMessage("payload.config must be a JSON object")
         workspace = payload.get("workspace", inputs.get("workspace"))
-        root = os.environ.get(WORKSPACE_ROOT_SETTING, "").strip()
-        if workspace is None and root:
-            workspace = _default_workspace(root, envelope["tenantId"], envelope["projectId"])
+        if workspace is None:
+            workspace = _default_workspace(default_workspace_root(), envelope["tenantId"],
+                                           envelope["projectId"])
         if not isinstance(workspace, str) or not workspace.strip():
-            raise InvalidTaskMessage(f"payload.workspace (or inputs.workspace, or the "
-                                     f"{WORKSPACE_ROOT_SETTING} setting) must give the "
+            raise InvalidTaskMessage("payload.workspace (or inputs.workspace) must be the "
                                      "project workspace directory")
         if not Path(workspace).is_absolute():
             raise InvalidTaskMessage("payload.workspace must be an absolute path")
@@ -149,6 +151,13 @@ def parse_task(envelope: Any) -> AgentTask:
         origin=envelope.get("origin"), microservice_id=envelope.get("microserviceId"),
         instance_id=instance_id if isinstance(instance_id, str) else None, envelope=envelope,
     )
+
+
+def default_workspace_root() -> str:
+    root = os.environ.get(WORKSPACE_ROOT_SETTING, "").strip()
+    if root:
+        return root
+    return str(Path(os.environ.get(DATA_DIR_SETTING, "").strip() or ".podium") / "artifacts")
 
 
 def _default_workspace(root: str, tenant_id: str, project_id: str) -> str:

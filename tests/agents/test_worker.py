@@ -33,6 +33,7 @@ def task(workspace: Path, *, task_type: str = "Echo", attempt: int = 1, task_id:
 @pytest.fixture(autouse=True)
 def no_workspace_root(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("PODIUM_WORKSPACE_ROOT", raising=False)
+    monkeypatch.delenv("PODIUM_DATA_DIR", raising=False)
 
 
 @pytest.fixture
@@ -180,7 +181,7 @@ def test_non_object_message_is_rejected(worker) -> None:
 @pytest.mark.parametrize(("mutate", "expected"), [
     (lambda p: p.update(attempt=0), "payload.attempt must be an integer >= 1"),
     (lambda p: p.update(workspace="relative/dir"), "must be an absolute path"),
-    (lambda p: p.pop("workspace"), "payload.workspace (or inputs.workspace"),
+    (lambda p: p.update(workspace=""), "payload.workspace (or inputs.workspace"),
     (lambda p: p.update(timeoutSec=-1), "payload.timeoutSec must be a positive number"),
     (lambda p: p.update(inputs=[]), "payload.inputs must be a JSON object"),
 ])
@@ -284,10 +285,18 @@ def test_workspace_defaults_to_the_configured_root(worker, tmp_path, monkeypatch
     envelope = task(tmp_path, value=1)
     del envelope["payload"]["workspace"]
     sent: list[dict[str, Any]] = []
-    assert worker.process(envelope, sent.append).status == "failed"
     monkeypatch.setenv("PODIUM_WORKSPACE_ROOT", str(tmp_path / "root"))
-    assert worker.process(dict(envelope, traceId="trace-2"), sent.append).status == "completed"
+    assert worker.process(envelope, sent.append).status == "completed"
     assert (tmp_path / "root/tenant-a/proj-1/out/echo.json").is_file()
     hostile = dict(envelope, traceId="trace-3", projectId="..")
     assert worker.process(hostile, sent.append).status == "failed"
     assert "cannot name a workspace" in sent[-1]["payload"]["reason"]
+
+
+def test_workspace_falls_back_to_the_local_hosts_artifact_store(worker, tmp_path,
+                                                                 monkeypatch) -> None:
+    envelope = task(tmp_path, value=1)
+    del envelope["payload"]["workspace"]
+    monkeypatch.setenv("PODIUM_DATA_DIR", str(tmp_path / "data"))
+    assert worker.process(envelope, [].append).status == "completed"
+    assert (tmp_path / "data/artifacts/tenant-a/proj-1/out/echo.json").is_file()
