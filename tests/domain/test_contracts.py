@@ -167,3 +167,35 @@ def test_direct_construction_types_payload() -> None:
 def test_timestamps_are_normalized_to_utc() -> None:
     e = parse_event(envelope("ProjectCreated", {}, timestamp="2025-05-05T18:40:00+02:00"))
     assert e.to_dict()["timestamp"] == TS
+
+
+def _sample(annotation: Any) -> Any:
+    text = str(annotation)
+    if "LifecyclePhase" in text:
+        return "SecurityPhase"
+    if annotation is int:
+        return 3
+    if annotation is float:
+        return 1.5
+    if "list" in text:
+        return ["x"]
+    if "dict" in text:
+        return {"k": "v"}
+    return "value"
+
+
+@pytest.mark.parametrize("event_type", sorted(PAYLOAD_TYPES))
+def test_every_contract_round_trips_and_names_each_required_field(event_type: str) -> None:
+    model = PAYLOAD_TYPES[event_type]
+    required = {
+        (f.alias or name): f.annotation for name, f in model.model_fields.items() if f.is_required()
+    }
+    payload = {alias: _sample(ann) for alias, ann in required.items()}
+    event = parse_event(envelope(event_type, payload))
+    assert type(event.payload) is model
+    assert parse_event(json.loads(json.dumps(event.to_dict()))) == event
+    for alias in required:
+        broken = {k: v for k, v in payload.items() if k != alias}
+        with pytest.raises(ContractError) as err:
+            parse_event(envelope(event_type, broken))
+        assert f"payload.{alias}: field required" in err.value.errors
