@@ -266,6 +266,15 @@ class OrchestrationCascadeTriggered(EventPayload):
     phase: LifecyclePhase | None = None
 
 
+class MicroserviceOrchestrationFailed(EventPayload):
+    """A microservice plan failed validation or its assembly failed (seed: "Input
+    Validation"); ``problems`` lists what was wrong with the plan."""
+
+    microservice_id: str = Field(min_length=1)
+    reason: str = Field(min_length=1)
+    problems: list[str] = Field(default_factory=list)
+
+
 class MicroserviceAssemblyCompleted(EventPayload):
     """One microservice was assembled and validated."""
 
@@ -332,6 +341,7 @@ PAYLOAD_TYPES: dict[str, type[EventPayload]] = {
         PartialOrchestrationCompleted,
         OrchestrationExpired,
         OrchestrationCascadeTriggered,
+        MicroserviceOrchestrationFailed,
         MicroserviceAssemblyCompleted,
         MicroserviceQAVerified,
         PipelineSetupCompleted,
