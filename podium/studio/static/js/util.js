@@ -69,7 +69,11 @@ export function badge(status) {
 export function percent(value) {
   let v = value;
   if (v && typeof v === "object") {
-    if (v.executionStatus && typeof v.executionStatus === "object") v = v.executionStatus;
+    if (v.executionStatus && typeof v.executionStatus === "object") {
+      // the graph's own counts: skipped tasks are finished too (they satisfy dependents)
+      const e = v.executionStatus;
+      v = { completed: Number(e.completed || 0) + Number(e.skipped || 0), totalTasks: e.totalTasks };
+    }
     if (v.percent !== undefined) v = Number(v.percent);
     else if (v.totalTasks) v = Number(v.completed || 0) / Number(v.totalTasks);
     else v = 0;
