@@ -55,6 +55,13 @@ class HumanTaskSpec(DomainModel):
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_SHAPES: tuple[tuple[str, type], ...] = (
+    ("inputs", Mapping),
+    ("outputs", Mapping),
+    ("error", Mapping),
+    ("templates", list),
+    ("emittedEvents", list),
+)
 
 _OPTIONAL_KEYS = (
     "agentId",
@@ -264,6 +271,11 @@ class OrchestrationTask:
             valid = ", ".join(s.value for s in TaskStatus)
             raise DomainError(f"{label}: unknown status {data['status']!r} ({valid})") from None
         phase = LifecyclePhase.parse(data["phase"]) if data.get("phase") else None
+        for key, kind in _SHAPES:
+            value = data.get(key)
+            if value is not None and not isinstance(value, kind):
+                expected = "an object" if kind is Mapping else "a list"
+                raise DomainError(f"{label}: {key} must be {expected}, got {type(value).__name__}")
         retry = _sub_model(RetryPolicy, data.get("retryPolicy"), label, "retryPolicy")
         human = _sub_model(HumanTaskSpec, data.get("human"), label, "human")
         extra_keys = data.keys() - _KNOWN_KEYS

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -138,9 +139,14 @@ def test_inconsistent_state_is_rejected() -> None:
             "retryPolicy.maxAttempts",
         ),
         ({"taskId": "a", "type": "X", "human": {"title": ""}}, "human.title"),
+        ({"taskId": "a", "type": "X", "inputs": [1, 2]}, "inputs must be an object, got list"),
+        ({"taskId": "a", "type": "X", "templates": "t"}, "templates must be a list, got str"),
+        ({"taskId": "a", "type": "X", "priority": "high"}, "'a': invalid literal"),
+        ({"taskId": "a", "type": "X", "attempts": -1}, "attempts must be >= 0"),
+        ("not a node", "task must be an object"),
     ],
 )
-def test_bad_nodes_give_readable_errors(node: dict, message: str) -> None:
+def test_bad_nodes_give_readable_errors(node: Any, message: str) -> None:
     with pytest.raises(DomainError, match=message):
         ExecutionGraph.from_dict({"nodes": [node]})
 
