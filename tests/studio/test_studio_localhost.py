@@ -66,6 +66,7 @@ def test_studio_follows_the_example_run(browser, app: RealApp, page_errors) -> N
         extra_http_headers={"X-MS-CLIENT-PRINCIPAL": _principal("user:viewer", ["Viewer"])},
     )
     vpage = viewer.new_page()
+    vpage.on("console", lambda m: page_errors.errors.append(m.text) if m.type == "error" else None)
     vpage.on("pageerror", lambda e: page_errors.errors.append(str(e)))
     vpage.goto(f"/api/studio#/projects/{pid}")
     vcard = vpage.locator(f'article[data-human-task="{task["taskId"]}"]')
@@ -107,6 +108,26 @@ def test_studio_follows_the_example_run(browser, app: RealApp, page_errors) -> N
     assert page.evaluate("window.__marker") == "same page"
     assert any(c == "Approve" for _, c, _ in answered), answered
     shot(page, "real-host-advanced")
+
+    # replaying the run from the app's audit trail ends in the graph's live state
+    live = {
+        n["taskId"]: n["status"]
+        for n in next(
+            g for g in app.get(f"/api/projects/{pid}")["graphs"] if g["flowId"] == graph["flowId"]
+        )["nodes"]
+    }
+    page.click("#replay-start")
+    page.click("#replay-first")
+    for task_id in live:
+        expect(page.locator(f'g.node[data-task-id="{task_id}"]')).to_have_attribute(
+            "data-status", "Pending"
+        )
+    page.click("#replay-last")
+    for task_id, status in live.items():
+        expect(page.locator(f'g.node[data-task-id="{task_id}"]')).to_have_attribute(
+            "data-status", status
+        )
+    page.click("#replay-exit")
 
     audit = app.get(f"/api/projects/{pid}/audit")["records"]
     responses = [r for r in audit if r["type"] == "HumanTaskResponseReceived"]
