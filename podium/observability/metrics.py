@@ -429,6 +429,10 @@ class Metrics:
                 out.append(f"{name}{_format_labels(labels)} {_format_value(value)}")
         return "\n".join(out) + "\n"
 
+    def flush(self, timeout_ms: int = 10_000) -> bool:
+        """Push current values through the configured exporter now (tests, host shutdown)."""
+        return self._provider.force_flush(timeout_ms)
+
     def shutdown(self) -> None:
         self._provider.shutdown()
 
