@@ -613,9 +613,20 @@ class ExecutionGraph:
         return d
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | Sequence[Mapping[str, Any]]) -> ExecutionGraph:
+    def from_dict(
+        cls,
+        data: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        *,
+        check_phases: bool = True,
+    ) -> ExecutionGraph:
         """Build and validate a graph from its dict, or from a bare list of nodes (the seed's
-        examples use both shapes)."""
+        examples use both shapes).
+
+        Structure and state are always validated. A runner reloading its own snapshot (e.g.
+        after continue-as-new) may pass ``check_phases=False``: phase rules were checked when
+        the graph was built, and a later change of the constraint table must not make an
+        in-flight orchestration fail on replay.
+        """
         if isinstance(data, Sequence) and not isinstance(data, str | bytes):
             data = {"nodes": list(data)}
         if not isinstance(data, Mapping):
@@ -635,6 +646,7 @@ class ExecutionGraph:
             flow=data.get("flow"),
             phase=data.get("phase"),
             parameters=data.get("parameters"),
+            check_phases=check_phases,
         )
 
     def __repr__(self) -> str:

@@ -441,3 +441,14 @@ def test_retried_task_is_listed_once() -> None:
     assert ids(g.next_executable_tasks(limit=1)) == ["b"]
     g.mark_retry("a", at=T0)
     assert ids(g.next_executable_tasks(limit=5)) == ["a", "b"]
+
+
+def test_snapshot_reload_can_skip_phase_rules() -> None:
+    data = {"phase": "Planning", "nodes": [{"taskId": "a", "type": "ApplyMicroserviceTemplate"}]}
+    with pytest.raises(GraphValidationError, match="not allowed in phase Planning"):
+        ExecutionGraph.from_dict(data)
+    assert len(ExecutionGraph.from_dict(data, check_phases=False)) == 1
+    with pytest.raises(GraphValidationError, match="cycle"):  # structure is still checked
+        ExecutionGraph.from_dict(
+            {"nodes": [{"taskId": "a", "type": "X", "dependsOn": ["a"]}]}, check_phases=False
+        )
