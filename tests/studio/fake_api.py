@@ -47,6 +47,7 @@ class FakeApi:
         with self.lock:
             self.state: dict[str, Any] = json.loads(FIXTURE.read_text())
             self.server_roles: list[str] | None = None  # roles the *server* grants (403 tests)
+            self.require_tenant = False  # like the app without PODIUM_TENANTS
             self.posts: list[dict[str, Any]] = []
             self.requests: list[str] = []
 
@@ -85,6 +86,8 @@ class FakeApi:
 
     async def projects(self, request: Request) -> Response:
         q = request.query_params
+        if self.require_tenant and not q.get("tenantId"):
+            return JSONResponse({"error": "tenantId is required (or set PODIUM_TENANTS)"}, 400)
         rows = [
             p
             for p in self.state["projects"]

@@ -10,12 +10,15 @@ export function mount(container, ctx) {
     <section aria-labelledby="plist-h">
       <h1 id="plist-h">Projects</h1>
       <form class="filters" id="plist-filters" aria-label="Filter projects">
-        <label>Tenant <select id="f-tenant" name="tenantId"><option value="">All tenants</option></select></label>
+        <label>Tenant <input id="f-tenant" name="tenantId" list="f-tenants" placeholder="All tenants"
+          autocomplete="off" aria-describedby="f-tenant-hint"><datalist id="f-tenants"></datalist></label>
         <label>Phase <select id="f-phase" name="phase"><option value="">All phases</option>
           ${PHASES.map((p) => `<option value="${esc(p)}">${esc(p)}</option>`).join("")}</select></label>
         <label>Status <select id="f-status" name="status"><option value="">All statuses</option></select></label>
+        <button type="submit" id="f-apply">Apply</button>
         <button type="reset" id="f-clear">Clear filters</button>
       </form>
+      <p id="f-tenant-hint" class="hint">Type or pick a tenant; the list shows the tenants seen so far.</p>
       <div id="plist" aria-live="polite"></div>
     </section>`;
   const form = container.querySelector("#plist-filters");
@@ -29,11 +32,29 @@ export function mount(container, ctx) {
     });
   }
 
+  function fillTenants() {
+    const list = container.querySelector("#f-tenants");
+    const have = new Set([...list.options].map((o) => o.value));
+    [...known.tenants].sort().forEach((t) => {
+      if (!have.has(t)) list.append(new Option(t, t));
+    });
+  }
+
   async function refresh() {
-    const data = await api.projects(filters);
+    let data;
+    try {
+      data = await api.projects(filters);
+    } catch (err) {
+      if (err.status >= 400 && err.status < 500) { // e.g. the app needs a tenant to list
+        morph(list, `<p class="msg msg-error" role="alert">The project list was refused (${esc(err.status)}):
+          ${esc(err.message)}. ${filters.tenantId ? "" : "Type a tenant in the Tenant filter."}</p>`);
+        return;
+      }
+      throw err;
+    }
     const rows = data.projects || [];
     rows.forEach((p) => { known.tenants.add(p.tenantId); known.statuses.add(p.status); });
-    fillSelect("#f-tenant", known.tenants);
+    fillTenants();
     fillSelect("#f-status", known.statuses);
     const html = rows.length ? `
       <table class="grid" aria-describedby="plist-h">
@@ -55,14 +76,14 @@ export function mount(container, ctx) {
     morph(list, html);
   }
 
-  form.addEventListener("change", (e) => {
-    filters[e.target.name] = e.target.value;
+  function apply() {
+    filters.tenantId = form.elements.tenantId.value.trim();
+    filters.phase = form.elements.phase.value;
+    filters.status = form.elements.status.value;
     refresh().catch((err) => ctx.setConnection(err.message));
-  });
-  form.addEventListener("reset", () => {
-    Object.keys(filters).forEach((k) => { filters[k] = ""; });
-    setTimeout(() => refresh().catch((err) => ctx.setConnection(err.message)));
-  });
-  form.addEventListener("submit", (e) => e.preventDefault());
+  }
+  form.addEventListener("change", apply);
+  form.addEventListener("submit", (e) => { e.preventDefault(); apply(); });
+  form.addEventListener("reset", () => setTimeout(apply));
   return { refresh, unmount() {} };
 }

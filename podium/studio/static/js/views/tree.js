@@ -27,7 +27,17 @@ export function mount(container, ctx) {
   const host = container.querySelector("#tree");
 
   async function refresh() {
-    const { projects = [] } = await api.projects({});
+    let projects;
+    try {
+      ({ projects = [] } = await api.projects({}));
+    } catch (err) {
+      if (err.status >= 400 && err.status < 500) {
+        morph(host, `<p class="msg msg-error" role="alert">The project list was refused
+          (${esc(err.status)}): ${esc(err.message)}.</p>`);
+        return;
+      }
+      throw err;
+    }
     const byId = new Map(projects.map((p) => [p.projectId, p]));
     const kids = new Map(projects.map((p) => [p.projectId, new Set(p.children || [])]));
     projects.forEach((p) => (p.upstream || []).forEach((u) => kids.get(u)?.add(p.projectId)));
