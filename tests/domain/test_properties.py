@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 
 from hypothesis import HealthCheck, given, settings
@@ -20,8 +21,10 @@ from podium.domain import (
     ExecutionGraph,
     GraphValidationError,
     OrchestrationTask,
+    SchedulingLimits,
     TaskStatus,
     TaskTransition,
+    select_dispatchable,
 )
 
 S = TaskStatus
@@ -202,3 +205,82 @@ def test_added_back_edge_is_reported_as_cycle(graph: ExecutionGraph, data: st.Da
             assert prev in deps[nxt], f"{nxt} does not depend on {prev}"
     else:
         raise AssertionError("cycle not detected")
+
+
+@dataclass
+class _Ready:
+    name: str
+    agent_id: str | None
+    priority: int
+    is_human: bool
+
+
+@PROFILE
+@given(
+    tasks=st.lists(
+        st.builds(
+            _Ready,
+            name=st.text("abcdef", min_size=1, max_size=3),
+            agent_id=st.sampled_from(["qa-agent", "devops-agent", "developer-agent"]),
+            priority=st.integers(min_value=-2, max_value=2),
+            is_human=st.booleans(),
+        ),
+        max_size=20,
+    ),
+    caps=st.dictionaries(
+        st.sampled_from(["qa-agent", "devops-agent"]), st.integers(min_value=0, max_value=3)
+    ),
+    in_flight=st.dictionaries(
+        st.sampled_from(["qa-agent", "devops-agent", "developer-agent"]),
+        st.integers(min_value=0, max_value=3),
+    ),
+    max_total=st.integers(min_value=1, max_value=8),
+    tenant_cap=st.none() | st.integers(min_value=1, max_value=10),
+    tenant_in_flight=st.integers(min_value=0, max_value=10),
+    strategy=st.sampled_from(["fifo", "priority"]),
+)
+def test_select_dispatchable_respects_every_cap_and_is_maximal(
+    tasks: list[_Ready],
+    caps: dict[str, int],
+    in_flight: dict[str, int],
+    max_total: int,
+    tenant_cap: int | None,
+    tenant_in_flight: int,
+    strategy: str,
+) -> None:
+    limits = SchedulingLimits(
+        max_concurrent_tasks=max_total,
+        agent_concurrency_limit=caps,
+        tenant_concurrency_limit=tenant_cap,
+        strategy=strategy,
+    )
+    total = sum(in_flight.values())
+    chosen = select_dispatchable(tasks, in_flight, total, limits, tenant_in_flight=tenant_in_flight)
+    ids = [id(t) for t in chosen]
+    assert len(set(ids)) == len(ids)
+    assert all(any(t is c for t in tasks) for c in chosen)
+    humans = [t for t in tasks if t.is_human]
+    assert all(any(h is c for c in chosen) for h in humans), "human tasks are never throttled"
+    agents = [c for c in chosen if not c.is_human]
+    assert total + len(agents) <= max(max_total, total)
+    if tenant_cap is not None:
+        assert tenant_in_flight + len(agents) <= max(tenant_cap, tenant_in_flight)
+    per_agent = dict(in_flight)
+    for c in agents:
+        per_agent[c.agent_id] = per_agent.get(c.agent_id, 0) + 1
+    for agent, cap in caps.items():
+        assert per_agent.get(agent, 0) <= max(cap, in_flight.get(agent, 0))
+    # order: priority strategy is sorted by descending priority; fifo keeps the given order
+    agent_positions = [next(i for i, t in enumerate(tasks) if t is c) for c in agents]
+    if strategy == "fifo":
+        assert agent_positions == sorted(agent_positions)
+    else:
+        assert [c.priority for c in agents] == sorted((c.priority for c in agents), reverse=True)
+    # maximal: every agent task left out was blocked by a cap that is now full
+    full_total = total + len(agents) >= max_total
+    full_tenant = tenant_cap is not None and tenant_in_flight + len(agents) >= tenant_cap
+    for t in tasks:
+        if t.is_human or any(t is c for c in chosen):
+            continue
+        agent_full = t.agent_id in caps and per_agent.get(t.agent_id, 0) >= caps[t.agent_id]
+        assert full_total or full_tenant or agent_full, f"{t} could have been dispatched"
