@@ -136,5 +136,10 @@ def test_studio_follows_the_example_run(browser, app: RealApp, page_errors) -> N
     assert {(r["details"].get("humanTaskId"), r["action"].split(" ")[0]) for r in responses} == {
         (tid, choice) for tid, choice, _ in answered
     }
+    # the project list (PODIUM_TENANTS=contoso) shows the project in its new phase
+    page.goto("/api/studio#/")
+    row = page.locator(f'#plist tr[data-project-id="{pid}"]')
+    expect(row).to_contain_text("Contoso Shop")
+    expect(row).to_contain_text(app.get(f"/api/projects/{pid}")["phase"])
     context.close()
     assert page_errors.unexpected() == []
