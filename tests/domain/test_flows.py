@@ -297,3 +297,16 @@ def test_lifecycle_file_errors(tmp_path: Path) -> None:
     flows = {f: default_catalog().flow(f) for f in default_catalog().flows}
     with pytest.raises(FlowDefinitionError, match="rule requires unknown flow 'qa'"):
         FlowCatalog(flows, rules, load_routing(REPO_FLOWS_DIR / "routing.yaml"))
+
+
+def test_validator_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from podium.domain.__main__ import main
+
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "project-bootstrap" in out and "lifecycle rules=8" in out
+    for f in REPO_FLOWS_DIR.glob("*.yaml"):
+        (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "testing-plan.yaml").write_text("name: testing-plan\nphase: Lunch\n")
+    assert main([str(tmp_path)]) == 1
+    assert "testing-plan.yaml" in capsys.readouterr().err
