@@ -7,6 +7,7 @@ Everything a caller needs is re-exported here::
 See ``docs/observability.md`` for settings and conventions.
 """
 
+from podium.observability.instrument import job_context, traced
 from podium.observability.logging import (
     JsonFormatter,
     RedactionFilter,
@@ -62,6 +63,7 @@ __all__ = [
     "flow_root_span_id",
     "get_metrics",
     "get_tracer",
+    "job_context",
     "new_trace_id",
     "parse_traceparent",
     "prometheus_text",
@@ -72,5 +74,6 @@ __all__ = [
     "shutdown_tracing",
     "start_span",
     "trace_headers",
+    "traced",
     "traceparent_for",
 ]
