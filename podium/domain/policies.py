@@ -93,6 +93,15 @@ class SchedulingLimits(DomainModel):
     agent_concurrency_limit: dict[str, int] = Field(default_factory=dict)
     tenant_concurrency_limit: int | None = Field(default=None, ge=1)
     strategy: Literal["fifo", "priority"] = "priority"
+    phase_execution_window_sec: int | None = Field(default=None, gt=0)
+
+    def phase_window_exceeded(self, entered_at: datetime, now: datetime) -> bool:
+        """Whether the project has stayed in its phase longer than ``phaseExecutionWindow``
+        (the seed's per-phase time window; ``None`` means no window). Times come from the
+        caller, so the check is replay-safe."""
+        if self.phase_execution_window_sec is None:
+            return False
+        return (now - entered_at).total_seconds() > self.phase_execution_window_sec
 
     @field_validator("agent_concurrency_limit")
     @classmethod

@@ -151,3 +151,11 @@ def test_flow_lock_after_repeated_failures() -> None:
     assert not lock.is_locked(fails, fails[-1] + timedelta(seconds=1800))
     spread = [t0, t0 + timedelta(minutes=20), t0 + timedelta(minutes=40)]
     assert not lock.is_locked(spread, t0 + timedelta(minutes=41))
+
+
+def test_phase_execution_window() -> None:
+    t0 = datetime(2025, 5, 5, 12, 0, tzinfo=UTC)
+    six_hours = SchedulingLimits(phase_execution_window_sec=6 * 3600)
+    assert not six_hours.phase_window_exceeded(t0, t0 + timedelta(hours=6))
+    assert six_hours.phase_window_exceeded(t0, t0 + timedelta(hours=6, seconds=1))
+    assert not SchedulingLimits().phase_window_exceeded(t0, t0 + timedelta(days=30))
