@@ -134,6 +134,25 @@ class LifecycleRules(DomainModel):
     override_roles: list[str] = Field(default_factory=lambda: list(DEFAULT_OVERRIDE_ROLES))
     reopen_roles: list[str] = Field(default_factory=lambda: list(DEFAULT_REOPEN_ROLES))
 
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit_override_roles(cls, data: Any) -> Any:
+        # A rule without its own overrideRoles uses the file's top-level list.
+        if isinstance(data, Mapping) and "overrideRoles" in data:
+            roles = data["overrideRoles"]
+            rules = data.get("transitions")
+            if isinstance(rules, list):
+                data = dict(data)
+                data["transitions"] = [
+                    {**r, "overrideRoles": roles}
+                    if isinstance(r, Mapping)
+                    and "overrideRoles" not in r
+                    and "override_roles" not in r
+                    else r
+                    for r in rules
+                ]
+        return data
+
     @model_validator(mode="after")
     def _one_rule_per_phase(self) -> LifecycleRules:
         seen: set[LifecyclePhase] = set()

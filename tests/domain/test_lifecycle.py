@@ -289,3 +289,19 @@ def test_min_completed_without_all() -> None:
     assert rule.evaluate(state) == (False, ["flow microservice-assembly: 1 of 2 completed"])
     state.flows["microservice-assembly"]["c"] = "Completed"
     assert rule.evaluate(state) == (True, [])
+
+
+def test_rules_inherit_top_level_override_roles() -> None:
+    from podium.domain import LifecycleRules
+
+    transitions = [
+        {"from": p.value, "to": next_phase(p).value}  # type: ignore[union-attr]
+        for p in PHASE_ORDER[:-1]
+    ]
+    transitions[1] = {**transitions[1], "requiredFlows": ["project-bootstrap"]}
+    transitions[2] = {**transitions[2], "overrideRoles": ["Architect"]}
+    rules = LifecycleRules.model_validate({"overrideRoles": ["Owner"], "transitions": transitions})
+    assert rules.rule_from("Planning").override_roles == ["Owner"]  # type: ignore[union-attr]
+    assert rules.rule_from("Assembly").override_roles == ["Architect"]  # type: ignore[union-attr]
+    assert can_advance({"phase": "Planning"}, rules, override_role="Owner")[0]
+    assert not can_advance({"phase": "Planning"}, rules, override_role="Admin")[0]
