@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 
-class RuntimeStatus(str, enum.Enum):
+class RuntimeStatus(enum.StrEnum):
     """Durable Functions' ``runtimeStatus`` values, spelled as the HTTP API spells them."""
 
     Pending = "Pending"
@@ -155,7 +155,9 @@ class DurableEngine(Protocol):
 
     def purge_instances(self, query: InstanceQuery) -> int: ...
 
-    def signal_entity(self, entity_name: str, key: str, operation: str, input: Any = None) -> None: ...
+    def signal_entity(
+        self, entity_name: str, key: str, operation: str, input: Any = None
+    ) -> None: ...
 
     def read_entity_state(self, entity_name: str, key: str) -> EntityState: ...
 

@@ -1,0 +1,112 @@
+"""What activities share: the adapters (built once per data dir), publishing and auditing.
+
+The adapters come from ``podium.settings`` (environment / local.settings.json). Under the local
+host, the host's embedded broker is used when one runs in this process, so published messages
+wake the host's Service Bus trigger pumps at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from podium import topology
+from podium.adapters.factory import Adapters, build_adapters
+from podium.coordination.ids import stable_uuid
+from podium.domain import parse_event
+from podium.observability import get_metrics, traceparent_for
+from podium.settings import load_settings
+
+log = logging.getLogger("podium.activities")
+_lock = threading.Lock()
+_cache: dict[tuple[str, int], Adapters] = {}
+
+
+def _host_broker() -> Any:
+    try:
+        from podium.localhost.broker.registry import current
+    except ImportError:  # deployed without the local host package
+        return None
+    try:
+        return current()
+    except Exception:  # no local host in this process: the adapters pick their own
+        return None
+
+
+def adapters() -> Adapters:
+    """The adapters for the current settings (cached per data dir and host broker)."""
+    settings = load_settings()
+    broker = _host_broker() if settings.publisher_kind == "local" else None
+    key = (str(settings.data_dir.resolve()), id(broker))
+    with _lock:
+        if key not in _cache:
+            _cache[key] = build_adapters(settings, broker=broker)
+        return _cache[key]
+
+
+def workspace(tenant_id: str, project_id: str) -> str:
+    """The project's workspace: where agents write what they generate. Locally it is the
+    project's folder of the local artifact store, so delivery needs no copy."""
+    settings = load_settings()
+    return str((settings.data_dir / "artifacts" / tenant_id / project_id).resolve())
+
+
+def metrics():
+    return get_metrics()
+
+
+def publish(
+    envelope: dict[str, Any],
+    destination: str = topology.ORCHESTRATION_EVENTS_TOPIC,
+    extra_properties: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Validate an event envelope and publish it (MessageId = eventId for duplicate detection,
+    CorrelationId = traceId, routing properties, W3C traceparent)."""
+    event = parse_event(envelope).to_dict()
+    props = {
+        topology.PROP_TENANT_ID: event["tenantId"],
+        topology.PROP_PROJECT_ID: event["projectId"],
+        topology.PROP_EVENT_TYPE: event["eventType"],
+        topology.PROP_TRACEPARENT: traceparent_for(event["traceId"]),
+        **(extra_properties or {}),
+    }
+    adapters().publisher.publish(
+        destination,
+        event,
+        message_id=event["eventId"],
+        correlation_id=event["traceId"],
+        application_properties=props,
+    )
+    return event
+
+
+def audit(
+    ids: dict[str, Any],
+    type_: str,
+    action: str,
+    *,
+    actor: str = "podium",
+    phase: str | None = None,
+    at: str,
+    key: object = "",
+    **details: Any,
+) -> None:
+    """Append one audit row. The id is derived from the inputs, so an activity retry appends
+    nothing new (the audit log ignores a known id)."""
+    record = {
+        "id": stable_uuid("audit", ids.get("flowInstanceId", ""), type_, action, key, at),
+        "tenantId": ids["tenantId"],
+        "projectId": ids["projectId"],
+        "traceId": ids["traceId"],
+        "type": type_,
+        "actor": actor,
+        "action": action,
+        "phase": phase or ids.get("phase") or "Initialization",
+        "timestamp": at,
+        "taskId": details.pop("taskId", None),
+        "agentId": details.pop("agentId", None),
+        "flow": ids.get("flow"),
+        "details": details,
+    }
+    adapters().audit.append(record)

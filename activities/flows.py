@@ -1,0 +1,386 @@
+"""Activities of the flow runner: build and persist the graph, record transitions, finish a
+flow, carry out the coordinator's decisions (phase advance, fan-out, cascade, delivery)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from activities import bp
+from activities._runtime import adapters, audit, log, metrics, publish
+from podium.adapters.ports import ConcurrencyError
+from podium.coordination.ids import stable_uuid
+from podium.domain import ExecutionGraph, TaskStatus
+from podium.domain.flows import default_catalog
+
+DEFAULT_AGENT_LIMIT = 8
+
+
+def _settings_defaults() -> dict[str, Any]:
+    """Tenant-wide scheduling settings (read here, never in orchestrator code)."""
+    out: dict[str, Any] = {
+        "agentLimit": int(os.environ.get("PODIUM_AGENT_CONCURRENCY_LIMIT", DEFAULT_AGENT_LIMIT))
+    }
+    for name, key in (
+        ("PODIUM_ACK_TIMEOUT_SEC", "ackTimeoutSec"),
+        ("PODIUM_TASK_TIMEOUT_SEC", "timeoutSec"),
+    ):
+        if os.environ.get(name):
+            out[key] = int(os.environ[name])
+    return out
+
+
+@bp.activity_trigger(input_name="job", activity="build_execution_graph")
+def build_execution_graph(job: dict[str, Any]) -> dict[str, Any]:
+    """Build the flow's ExecutionGraph for its parameters and persist the first snapshot.
+    Idempotent: a retry returns the snapshot already stored."""
+    store = adapters().graphs
+    flow = default_catalog().flow(job["flow"])
+    existing = store.get_snapshot(job["tenantId"], job["projectId"], job["flowInstanceId"])
+    if existing is not None:
+        graph_dict = existing[0]["graph"]
+    else:
+        graph = flow.build_graph(
+            job.get("params") or {},
+            project_id=job["projectId"],
+            tenant_id=job["tenantId"],
+            graph_id=job["flowInstanceId"],
+            at=job["at"],
+        )
+        graph_dict = graph.to_dict()
+        snapshot = _snapshot(job, graph, flow.phase.value, "Running")
+        try:
+            store.save_snapshot(job["tenantId"], job["projectId"], job["flowInstanceId"], snapshot)
+        except ConcurrencyError:
+            graph_dict = store.get_snapshot(
+                job["tenantId"], job["projectId"], job["flowInstanceId"]
+            )[0]["graph"]
+        ids = {**job, "phase": flow.phase.value}
+        publish(
+            _event(
+                job,
+                "ExecutionGraphBuilt",
+                {
+                    "flow": job["flow"],
+                    "instanceId": job["flowInstanceId"],
+                    "totalTasks": len(graph),
+                    "depth": graph.depth(),
+                },
+            )
+        )
+        audit(
+            ids,
+            "ExecutionGraphBuilt",
+            f"built {job['flow']} with {len(graph)} tasks",
+            at=job["at"],
+            tasks=len(graph),
+        )
+        metrics().orchestration_started(job["flow"], tenant_id=job["tenantId"])
+    defaults = {**_settings_defaults()}
+    if flow.defaults.retry_policy:
+        defaults["retryPolicy"] = flow.defaults.retry_policy.model_dump(by_alias=True, mode="json")
+    limits = {"maxConcurrentTasks": int(os.environ.get("PODIUM_MAX_CONCURRENT_TASKS", 50))}
+    return {"graph": graph_dict, "phase": flow.phase.value, "limits": limits, "defaults": defaults}
+
+
+@bp.activity_trigger(input_name="job", activity="record_transitions")
+def record_transitions(job: dict[str, Any]) -> dict[str, Any]:
+    """Apply the runner's transitions to the stored snapshot (with ETag), audit each one and
+    publish the events that go with them. A retry re-applies nothing: transitions already in
+    the snapshot's log are skipped."""
+    store = adapters().graphs
+    for _ in range(10):
+        found = store.get_snapshot(job["tenantId"], job["projectId"], job["flowInstanceId"])
+        if found is None:
+            raise LookupError(f"no graph snapshot for {job['flowInstanceId']}")
+        snapshot, etag = found
+        applied = set(snapshot.get("applied", []))
+        graph = ExecutionGraph.from_dict(snapshot["graph"])
+        new = [t for t in job["transitions"] if _tkey(t) not in applied]
+        for transition in new:
+            graph.apply(transition)
+        snapshot.update(
+            graph=graph.to_dict(),
+            progress=job["progress"],
+            updatedAt=job["at"],
+            applied=sorted(applied | {_tkey(t) for t in new})[-5000:],
+        )
+        try:
+            store.save_snapshot(
+                job["tenantId"], job["projectId"], job["flowInstanceId"], snapshot, etag=etag
+            )
+            break
+        except ConcurrencyError:
+            continue
+    for transition in job["transitions"]:
+        task = graph.task(transition["taskId"])
+        audit(
+            job,
+            f"Task{transition['to']}",
+            f"{task.type} → {transition['to']}",
+            at=transition.get("at") or job["at"],
+            key=_tkey(transition),
+            taskId=task.task_id,
+            agentId=task.agent_id,
+            attempts=task.attempts,
+            **{k: v for k, v in transition.items() if k in ("error", "reason", "overrideBy")},
+        )
+        _task_metrics(task, transition)
+    for event in job.get("events", []):
+        publish(event)
+    return {"applied": len(job["transitions"])}
+
+
+def _task_metrics(task, transition: dict[str, Any]) -> None:
+    m = metrics()
+    if transition["to"] == TaskStatus.IN_PROGRESS.value and task.agent_id:
+        m.agent_task_triggered(task.agent_id, task.type)
+    if transition["to"] == TaskStatus.STALLED.value:
+        m.stalled_task_detected(task.agent_id or "human", task.type)
+
+
+@bp.activity_trigger(input_name="job", activity="complete_flow")
+def complete_flow(job: dict[str, Any]) -> dict[str, Any]:
+    """Persist the final snapshot, publish the flow's outcome events and work out what the
+    coordinator must expect next (the microservice fan-out after planning)."""
+    graph = ExecutionGraph.from_dict(job["graph"])
+    store = adapters().graphs
+    found = store.get_snapshot(job["tenantId"], job["projectId"], job["flowInstanceId"])
+    snapshot = found[0] if found else {}
+    snapshot.update(
+        graph=job["graph"],
+        progress=graph.progress(),
+        status=job["status"],
+        outcome=job["outcome"],
+        reason=job.get("reason"),
+        updatedAt=job["at"],
+    )
+    store.save_snapshot(
+        job["tenantId"],
+        job["projectId"],
+        job["flowInstanceId"],
+        snapshot,
+        etag=found[1] if found else None,
+    )
+    events: list[dict[str, Any]] = []
+    expect = None
+    if job["status"] == "Failed":
+        publish(
+            _event(
+                job,
+                "OrchestrationFailed",
+                {
+                    "flow": job["flow"],
+                    "reason": job.get("reason") or "failed",
+                    "instanceId": job["flowInstanceId"],
+                    "failedTasks": [t.task_id for t in graph if t.status is TaskStatus.FAILED],
+                },
+            )
+        )
+    else:
+        skipped = [t.task_id for t in graph if t.status is TaskStatus.SKIPPED]
+        if skipped:
+            publish(
+                _event(
+                    job,
+                    "PartialOrchestrationCompleted",
+                    {
+                        "flow": job["flow"],
+                        "skippedTasks": skipped,
+                        "instanceId": job["flowInstanceId"],
+                    },
+                )
+            )
+        publish(
+            _event(
+                job,
+                "OrchestrationCompleted",
+                {
+                    "flow": job["flow"],
+                    "instanceId": job["flowInstanceId"],
+                    "instanceKey": job.get("key") or None,
+                    "outcome": job["outcome"],
+                },
+            )
+        )
+        events, expect = _fan_out(job, graph)
+        events += _flow_result_events(job, graph)
+    audit(
+        job,
+        f"Flow{job['status']}",
+        f"{job['flow']} {job['status'].lower()}"
+        + (f": {job['reason']}" if job.get("reason") else ""),
+        at=job["at"],
+        outcome=job["outcome"],
+    )
+    metrics().orchestration_finished(job["flow"], status=job["status"])
+    artifacts = sorted(
+        {a for t in graph for a in (t.outputs or {}).get("artifacts", []) if isinstance(a, str)}
+    )
+    return {"events": events, "expect": expect, "artifacts": artifacts}
+
+
+def _fan_out(job: dict[str, Any], graph: ExecutionGraph):
+    """Tasks that declare ``emits: [MicroservicePlanned]`` fan out one assembly per service."""
+    services: list[dict[str, Any]] = []
+    for task in graph:
+        if "MicroservicePlanned" in (task.extra.get("emits") or []) and task.outputs:
+            for svc in task.outputs.get("services", []):
+                services.append(svc if isinstance(svc, dict) else {"name": str(svc)})
+    if not services:
+        return [], None
+    for svc in services:
+        svc.setdefault("microserviceId", f"svc-{svc['name']}")
+    planned = default_catalog().plan_microservice_flows(services, project_id=job["projectId"])
+    events = []
+    for svc in services:
+        events.append(
+            _event(
+                job,
+                "MicroservicePlanned",
+                {
+                    "microserviceId": svc["microserviceId"],
+                    "name": svc["name"],
+                    "entityModel": svc.get("entityModel"),
+                    "requiresAuth": bool(svc.get("requiresAuth")),
+                    "exposedPublicly": bool(svc.get("exposedPublicly")),
+                    "technologyStack": svc.get("technologyStack"),
+                    "agentId": "planner-agent",
+                },
+                microservice_id=svc["microserviceId"],
+            )
+        )
+    expect = {"phase": "Assembly", "flows": [f"{p.flow}:{p.instance_key}" for p in planned]}
+    return events, expect
+
+
+def _flow_result_events(job: dict[str, Any], graph: ExecutionGraph) -> list[dict[str, Any]]:
+    """The seed's per-flow result events (MicroserviceAssemblyCompleted, ...)."""
+    if job["flow"] == "microservice-assembly":
+        params = graph.parameters if hasattr(graph, "parameters") else {}
+        sid = (params or {}).get("microserviceId") or job.get("key") or "unknown"
+        files = sorted(
+            {f for t in graph for f in (t.outputs or {}).get("artifacts", []) if isinstance(f, str)}
+        )[:50]
+        return [
+            _event(
+                job,
+                "MicroserviceAssemblyCompleted",
+                {"microserviceId": sid, "status": "Validated", "generatedArtifacts": files},
+                microservice_id=sid,
+            )
+        ]
+    return []
+
+
+@bp.activity_trigger(input_name="job", activity="apply_coordinator_decision")
+def apply_coordinator_decision(job: dict[str, Any]) -> dict[str, Any]:
+    """Publish what the coordinator decided: LifecyclePhaseAdvanced (waking postponed flows;
+    the router starts the next phase's flows), the fan-out events, cascades to child projects,
+    and the delivery when the project is complete."""
+    decision = job.get("decision") or {}
+    if decision.get("error"):
+        log.error(
+            "coordinator refused flow end of %s: %s", job["flowInstanceId"], decision["error"]
+        )
+        audit(job, "CoordinatorRefused", decision["error"], at=job["at"])
+        return {"published": 0}
+    published = 0
+    advanced = decision.get("advanced")
+    if advanced:
+        publish(
+            _event(
+                job,
+                "LifecyclePhaseAdvanced",
+                {
+                    "from": advanced["from"],
+                    "to": advanced["to"],
+                    "triggeredBy": advanced.get("triggeredBy"),
+                    "wakeInstances": decision.get("wake", []),
+                },
+            )
+        )
+        audit(
+            job,
+            "PhaseAdvanced",
+            f"{advanced['from']} → {advanced['to']}",
+            phase=advanced["to"],
+            at=job["at"],
+            triggeredBy=advanced.get("triggeredBy"),
+        )
+        metrics().project_phase_changed(advanced["from"], advanced["to"])
+        published += 1
+        if decision.get("children"):
+            publish(
+                _event(
+                    job,
+                    "OrchestrationCascadeTriggered",
+                    {
+                        "parentProjectId": job["projectId"],
+                        "triggeredChildren": decision["children"],
+                        "phase": advanced["to"],
+                    },
+                )
+            )
+            published += 1
+    for event in job.get("events", []):
+        publish(event)
+        published += 1
+    if decision.get("failed") and decision.get("children"):
+        audit(
+            job,
+            "UpstreamFailed",
+            "children blocked by upstream failure",
+            at=job["at"],
+            children=decision["children"],
+        )
+    if decision.get("delivered"):
+        from activities.delivery import deliver
+
+        deliver(job, decision)
+        published += 1
+    return {"published": published}
+
+
+def _snapshot(job: dict[str, Any], graph: ExecutionGraph, phase: str, status: str) -> dict:
+    return {
+        "flow": job["flow"],
+        "instanceId": job["flowInstanceId"],
+        "key": job.get("key", ""),
+        "tenantId": job["tenantId"],
+        "projectId": job["projectId"],
+        "phase": phase,
+        "traceId": job["traceId"],
+        "status": status,
+        "graph": graph.to_dict(),
+        "progress": graph.progress(),
+        "createdAt": job["at"],
+        "updatedAt": job["at"],
+        "applied": [],
+    }
+
+
+def _event(
+    job: dict[str, Any],
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    microservice_id: str | None = None,
+) -> dict[str, Any]:
+    key = payload.get("microserviceId") or payload.get("to") or ""
+    return {
+        "eventType": event_type,
+        "eventId": stable_uuid(job["flowInstanceId"], event_type, key),
+        "traceId": job["traceId"],
+        "tenantId": job["tenantId"],
+        "projectId": job["projectId"],
+        "source": job["flow"],
+        "origin": job["flowInstanceId"],
+        "microserviceId": microservice_id,
+        "payload": payload,
+        "timestamp": job["at"],
+    }
+
+
+def _tkey(transition: dict[str, Any]) -> str:
+    return f"{transition['taskId']}|{transition['to']}|{transition.get('at', '')}"
