@@ -165,7 +165,7 @@ class FakeApi:
         return JSONResponse({"ok": True})
 
     async def artifact(self, request: Request) -> Response:
-        name = request.path_params["name"]
+        name = request.path_params.get("name", "export.zip")
         return Response(f"artifact {name}".encode(), media_type="application/octet-stream")
 
 
@@ -210,6 +210,7 @@ def build_app(fake: FakeApi, blueprint: func.Blueprint) -> Starlette:
         Route("/api/projects/{project_id}/audit", fake.audit),
         Route("/api/projects/{project_id}/human-tasks/{task_id}", fake.answer, methods=["POST"]),
         Route("/api/projects/{project_id}/artifacts/{name}", fake.artifact),
+        Route("/api/projects/{project_id}/export", fake.artifact),
         *blueprint_routes(blueprint),
     ]
     return Starlette(routes=routes)

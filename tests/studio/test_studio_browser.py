@@ -264,6 +264,8 @@ def test_delivery_summary_with_artifact_downloads_and_locked_project(page) -> No
         links.first.click()
     assert download.value.suggested_filename == "crm-suite.zip"
     assert "coverage" in page.locator("#p-delivery").text_content()
+    assert page.get_attribute("#delivery-export", "href") == "/api/projects/proj-crm/export"
+    expect(page.locator("#p-header .banner.delivered")).to_contain_text("delivered successfully")
     assert page.locator("#btn-approve-F9").is_disabled()
     assert "locked" in page.locator('[data-human-task="F9"] .reason').text_content()
     shot(page, "delivery")

@@ -68,7 +68,11 @@ export function mount(container, ctx, projectId) {
   // ---- renderers ----------------------------------------------------------------------
   function renderHeader() {
     const d = s.data;
-    const lock = d.locked ? `<p class="banner locked" role="note"><strong>Read-only.</strong> This project is delivered: answers and edits are disabled, artifacts stay downloadable.</p>` : "";
+    const lock = d.locked ? `<p class="banner locked" role="note"><strong>Read-only.</strong> This project is
+      delivered: answers and edits are disabled, artifacts stay downloadable.</p>` : "";
+    const delivered = d.delivery ? `<p class="banner delivered" role="status">Project ${esc(d.name || d.projectId)}
+      delivered successfully ${esc(fmtTime(d.delivery.completedAt))}.
+      <button type="button" class="linkish" data-action="goto-delivery">Delivery summary</button></p>` : "";
     morph($("p-header"), `
       <nav class="crumbs" aria-label="Breadcrumb"><a href="#/">Projects</a> / ${esc(d.name || d.projectId)}</nav>
       <h1>${esc(d.name || d.projectId)} ${badge(d.status)}</h1>
@@ -78,7 +82,7 @@ export function mount(container, ctx, projectId) {
         <div><dt>Phase</dt><dd id="current-phase">${esc(phaseName(d.phase))}</dd></div>
         <div><dt>traceId</dt><dd><button type="button" class="linkish" data-action="audit-filter"
           data-key="traceId" data-value="${esc(d.traceId || "")}" title="Show this trace in the audit trail">${esc(d.traceId || "—")}</button></dd></div>
-      </dl>${lock}`);
+      </dl>${delivered}${lock}`);
   }
 
   function answerButtons(t, reason) {
@@ -214,7 +218,8 @@ export function mount(container, ctx, projectId) {
     }
     const summary = Object.entries(d.summary || {});
     morph($("p-delivery"), `
-      <p class="banner delivered" role="status">Project ${esc(s.data.name || s.data.projectId)} delivered ${esc(fmtTime(d.completedAt))}.</p>
+      <p>Completed ${esc(fmtTime(d.completedAt))}.${d.export ? ` <a href="${esc(d.export)}" id="delivery-export"
+        download>&#8595; Download everything (ZIP)</a>` : ""}</p>
       <h3>Artifacts</h3>
       ${(d.artifacts || []).length ? `<ul class="artifacts">${d.artifacts.map((a) => `<li>
         <a href="${esc(a.url)}" download="${esc(a.name)}">&#8595; ${esc(a.name)}</a></li>`).join("")}</ul>` : `<p class="empty">No artifacts.</p>`}
@@ -380,6 +385,8 @@ export function mount(container, ctx, projectId) {
       s.audit.filters = { traceId: "", taskId: "", agentId: "" };
       Object.keys(s.audit.filters).forEach((k) => { $("audit-form").elements[k].value = ""; });
       loadAudit(true);
+    } else if (action === "goto-delivery") {
+      $("dl-h").scrollIntoView({ block: "start" });
     } else if (action === "replay-start") startReplay();
     else if (action === "replay-step") {
       stopReplayTimer();
