@@ -203,6 +203,13 @@ def test_task_detail_by_keyboard_shows_vault_references_only(page) -> None:
     assert page.evaluate("document.activeElement.getAttribute('role')") == "button"
     page.wait_for_timeout(400)  # smooth scroll to the panel
     shot(page, "task-detail")
+    # flows are ARIA tabs: arrow keys move between them and the graph panel follows
+    page.focus("#tab-assembly-orders")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("#tab-bootstrap")).to_have_attribute("aria-selected", "true")
+    assert page.evaluate("document.activeElement.id") == "tab-bootstrap"
+    expect(page.locator("#p-dag")).to_have_attribute("aria-labelledby", "tab-bootstrap")
+    node(page, "B1").wait_for()
 
 
 def test_audit_trail_filters_by_trace_task_and_agent(page) -> None:

@@ -34,7 +34,7 @@ export function mount(container, ctx, projectId) {
           <div id="p-timeline"></div></section>
         <section class="p-graph" aria-labelledby="g-h"><h2 id="g-h">Execution graph</h2>
           <div id="p-tabs"></div><div id="p-replay"></div>
-          <div id="p-dag" class="dag-wrap"></div><div id="p-legend">${renderLegend()}</div></section>
+          <div id="p-dag" class="dag-wrap" role="tabpanel"></div><div id="p-legend">${renderLegend()}</div></section>
         <aside class="p-detail" aria-labelledby="d-h"><h2 id="d-h">Task detail</h2>
           <div id="p-detail"></div></aside>
       </div>
@@ -157,7 +157,7 @@ export function mount(container, ctx, projectId) {
     const list = graphs();
     morph($("p-tabs"), list.length ? `<div role="tablist" aria-label="Flows" class="tabs">${list.map((g) => `
       <button type="button" role="tab" id="tab-${esc(g.flowId)}" aria-selected="${g.flowId === s.flowId}"
-        data-action="flow" data-flow-id="${esc(g.flowId)}">${esc(g.name || g.flowId)} ${badge(g.status)}
+        aria-controls="p-dag" tabindex="${g.flowId === s.flowId ? 0 : -1}" data-action="flow" data-flow-id="${esc(g.flowId)}">${esc(g.name || g.flowId)} ${badge(g.status)}
         <span class="pct">${percent(g.progress)}%</span></button>`).join("")}</div>`
       : `<p class="empty">No flows have started yet.</p>`);
     const g = graph();
@@ -181,6 +181,7 @@ export function mount(container, ctx, projectId) {
           ? `: ${esc(fmtTime(step.timestamp))} · ${esc(step.type)} · ${esc(step.taskId)} · ${esc(step.actor || "")} ${esc(step.action || "")}` : ": before the run started"}</p></div>`;
     }
     morph($("p-replay"), bar);
+    $("p-dag").setAttribute("aria-labelledby", g ? `tab-${g.flowId}` : "g-h");
     morph($("p-dag"), g ? renderDag(shownNodes(), s.taskId) : "");
   }
 
@@ -401,6 +402,18 @@ export function mount(container, ctx, projectId) {
     } else if (action === "replay-exit") { stopReplayTimer(); s.replay = null; renderGraph(); renderDetail(); }
   });
   container.addEventListener("keydown", (e) => {
+    const tab = e.target.closest?.('[role="tab"]');
+    if (tab && (e.key === "ArrowRight" || e.key === "ArrowLeft")) {
+      // roving focus between flows, as the ARIA tabs pattern expects
+      e.preventDefault();
+      const list = graphs();
+      const i = list.findIndex((g) => g.flowId === tab.dataset.flowId);
+      const next = list[(i + (e.key === "ArrowRight" ? 1 : -1) + list.length) % list.length];
+      s.flowId = next.flowId; s.taskId = null;
+      renderGraph(); renderDetail();
+      document.getElementById(`tab-${next.flowId}`)?.focus();
+      return;
+    }
     const node = e.target.closest?.("g.node");
     if (node && (e.key === "Enter" || e.key === " ")) {
       e.preventDefault();
