@@ -53,7 +53,7 @@ def flow_runner(context: df.DurableOrchestrationContext):
                 "at": now_iso(context),
             },
         )
-    graph = ExecutionGraph.from_dict(run["graph"])
+    graph = ExecutionGraph.from_dict(run["graph"], check_phases=False)
     limits = SchedulingLimits.model_validate(run.get("limits") or {})
     pending: dict[str, Any] = {}  # taskId -> Durable task
     escalations: set[str] = set(run.get("escalations", []))
