@@ -230,3 +230,51 @@ def test_entity_names_the_generated_code_uses_are_refused() -> None:
     request["domain"]["boundedContexts"][0]["entities"][0]["name"] = "Entity"
     with pytest.raises(ValidationError, match="reserved by the generated code"):
         parse_request(request)
+
+
+def test_generated_services_run_under_uvicorn(project) -> None:
+    """Runnable means runnable: start the service as its Dockerfile does and call it over HTTP."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    base = project["workspace"] / "services/orders"
+    env = {**os.environ, "IDENTITY_SIGNING_KEY": "smoke-test-key", "PYTHONDONTWRITEBYTECODE": "1"}
+    env.pop("PYTHONPATH", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.api:app", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=base, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        health = None
+        for _ in range(100):
+            try:
+                health = httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        assert health is not None, "the service did not start"
+        assert health.json() == {"status": "ok", "service": "orders"}
+        assert httpx.get(f"{url}/orders").status_code == 401
+        token = subprocess.run(
+            [sys.executable, "-c", "from app.auth import issue_token; "
+             "print(issue_token({'scopes': ['orders.read', 'orders.write']}))"],
+            cwd=base, env=env, capture_output=True, text=True, check=True).stdout.strip()
+        headers = {"Authorization": f"Bearer {token}"}
+        order = {"customerId": "c-1", "placedAt": "2026-11-25T12:00:00+00:00", "total": 12.5,
+                 "status": "placed"}
+        created = httpx.post(f"{url}/orders", json=order, headers=headers)
+        assert created.status_code == 201
+        assert httpx.get(f"{url}/orders", headers=headers).json() == [created.json()]
+    finally:
+        server.terminate()
+        server.wait(10)
+        server.stderr.close()
