@@ -164,6 +164,18 @@ class FakeApi:
             )
         return JSONResponse({"ok": True})
 
+    async def action(self, request: Request) -> Response:
+        """``mark-phase-complete``: Admins only (like the app's phase-override policy)."""
+        pid, action = request.path_params["project_id"], request.path_params["action"]
+        if action != "mark-phase-complete":
+            return JSONResponse({"error": f"unknown action {action!r}"}, status_code=404)
+        if self.project(pid).get("locked"):
+            return JSONResponse({"error": "project is delivered and read-only"}, status_code=409)
+        if "Admin" not in self.state["me"]["roles"]:
+            return JSONResponse({"error": "needs one of the roles ['Admin']"}, status_code=403)
+        before = self.project(pid)["phase"]
+        return JSONResponse({"ok": True, "from": before, "to": self.advance_phase(pid)})
+
     async def artifact(self, request: Request) -> Response:
         name = request.path_params.get("name", "export.zip")
         return Response(f"artifact {name}".encode(), media_type="application/octet-stream")
@@ -211,6 +223,7 @@ def build_app(fake: FakeApi, blueprint: func.Blueprint) -> Starlette:
         Route("/api/projects/{project_id}/human-tasks/{task_id}", fake.answer, methods=["POST"]),
         Route("/api/projects/{project_id}/artifacts/{name}", fake.artifact),
         Route("/api/projects/{project_id}/export", fake.artifact),
+        Route("/api/projects/{project_id}/actions/{action}", fake.action, methods=["POST"]),
         *blueprint_routes(blueprint),
     ]
     return Starlette(routes=routes)

@@ -186,6 +186,26 @@ def test_timeline_shows_the_current_phase_and_advances(page, fake_api: FakeApi) 
     shot(page, "timeline")
 
 
+def test_mark_phase_complete_honours_the_server(page, fake_api: FakeApi, page_errors) -> None:
+    page_errors.allow(r"status of 403")
+    open_shop(page)
+    page.click("#mark-phase-complete")
+    expect(page.locator("#mark-phase-msg")).to_contain_text(
+        "Refused by the server (403 Forbidden): needs one of the roles ['Admin']"
+    )
+    expect(page.locator('.timeline > li[aria-current="step"]')).to_have_attribute(
+        "data-phase", "Assembly"
+    )
+    fake_api.state["me"]["roles"] = ["Admin"]
+    page.reload()
+    node(page, "T1").wait_for()
+    page.click("#mark-phase-complete")
+    expect(page.locator('.timeline > li[aria-current="step"]')).to_have_attribute(
+        "data-phase", "Security"
+    )
+    expect(page.locator("#mark-phase-msg")).to_contain_text("Assembly marked complete.")
+
+
 def test_task_detail_by_keyboard_shows_vault_references_only(page) -> None:
     open_shop(page)
     node(page, "T3").focus()

@@ -52,6 +52,9 @@ export const api = {
   projects: (filters) => request("GET", `projects${query(filters)}`),
   project: (id) => request("GET", `projects/${encodeURIComponent(id)}`),
   audit: (id, filters) => request("GET", `projects/${encodeURIComponent(id)}/audit${query(filters)}`),
+  action: (projectId, action, body) => request(
+    "POST", `projects/${encodeURIComponent(projectId)}/actions/${encodeURIComponent(action)}`, body ?? {},
+  ),
   answer: (projectId, taskId, response, data) => request(
     "POST",
     `projects/${encodeURIComponent(projectId)}/human-tasks/${encodeURIComponent(taskId)}`,

@@ -20,7 +20,7 @@ function errorText(error) {
 
 export function mount(container, ctx, projectId) {
   const s = {
-    data: null, flowId: null, taskId: null, openPhase: null, replay: null,
+    data: null, flowId: null, taskId: null, openPhase: null, replay: null, phaseMessage: null,
     editing: {}, messages: {}, audit: { filters: { traceId: "", taskId: "", agentId: "" },
       records: null, error: null, loadedFor: null, at: 0 },
   };
@@ -146,6 +146,10 @@ export function mount(container, ctx, projectId) {
           aria-controls="phf-${esc(name)}"><span class="mark" aria-hidden="true">${mark}</span>
           <span class="ph-name">${esc(name)}</span><span class="visually-hidden">, ${esc(ph.state)}</span>
           <span class="ph-when">${ph.enteredAt ? esc(fmtTime(ph.enteredAt)) : ""}</span></button>
+        ${ph.state === "current" && !s.data.locked ? `<div class="ph-action">
+          <button type="button" class="btn btn-small" id="mark-phase-complete" data-action="mark-phase"
+            aria-describedby="mark-phase-msg">Mark ${esc(name)} complete</button>
+          ${s.phaseMessage ? `<p id="mark-phase-msg" class="msg msg-${esc(s.phaseMessage.kind)}" role="${s.phaseMessage.kind === "error" ? "alert" : "status"}">${esc(s.phaseMessage.text)}</p>` : ""}</div>` : ""}
         <ul class="ph-flows" id="phf-${esc(name)}"${open ? "" : " hidden"}>
           ${flows.length ? flows.map((f) => `<li><button type="button" class="linkish" data-action="flow" data-flow-id="${esc(f.flowId)}">
             ${esc(f.name || f.flowId)}</button> ${badge(f.status)}</li>`).join("") : `<li class="empty">No flows in this phase.</li>`}
@@ -310,6 +314,22 @@ export function mount(container, ctx, projectId) {
     await refresh().catch(() => {});
   }
 
+  async function markPhaseComplete() {
+    const phase = phaseName(s.data.phase);
+    s.phaseMessage = { kind: "info", text: `Asking to complete ${phase}…` };
+    renderTimeline();
+    try {
+      await api.action(projectId, "mark-phase-complete", {});
+      s.phaseMessage = { kind: "ok", text: `${phase} marked complete.` };
+    } catch (err) {
+      const why = err.status === 403 ? "Refused by the server (403 Forbidden)"
+        : err.status === 409 ? "Not possible now (409 Conflict)" : `Failed (${err.status || "network"})`;
+      s.phaseMessage = { kind: "error", text: `${why}: ${err.message}` };
+    }
+    renderTimeline();
+    await refresh().catch(() => {});
+  }
+
   function parseEdit(text) {
     const trimmed = text.trim();
     if (!trimmed) return {};
@@ -386,6 +406,8 @@ export function mount(container, ctx, projectId) {
       s.audit.filters = { traceId: "", taskId: "", agentId: "" };
       Object.keys(s.audit.filters).forEach((k) => { $("audit-form").elements[k].value = ""; });
       loadAudit(true);
+    } else if (action === "mark-phase") {
+      markPhaseComplete();
     } else if (action === "goto-delivery") {
       $("dl-h").scrollIntoView({ block: "start" });
     } else if (action === "replay-start") startReplay();
