@@ -138,3 +138,23 @@ def test_prepare_workspace_writes_the_validated_request(tmp_path) -> None:
         workspace_path(tmp_path, "..", "x")
     with pytest.raises(ValidationError):
         prepare_workspace(tmp_path, dict(CONTOSO, tenantId="../../etc"))
+
+
+def test_every_agent_task_of_every_flow_has_a_builtin_handler() -> None:
+    """The flows (flows/*.yaml) and the built-in agents agree on agent ids and task types."""
+    from pathlib import Path
+
+    import yaml
+
+    from podium.agents import handled_task_types
+
+    handled = handled_task_types()
+    flows = sorted((Path(__file__).parents[2] / "flows").glob("*.yaml"))
+    checked = 0
+    for path in flows:
+        flow = yaml.safe_load(path.read_text())
+        for task in (flow or {}).get("tasks", []) if isinstance(flow, dict) else []:
+            for agent in filter(None, (task.get("agentId"), task.get("fallbackAgent"))):
+                assert task["type"] in handled.get(agent, []), (path.name, agent, task["type"])
+                checked += 1
+    assert checked >= 29  # 28 agent tasks + 1 fallback agent in the shipped flows
