@@ -103,6 +103,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--app-dir", default=".")
     p.add_argument("--data-dir", default=None)
 
+    p = sub.add_parser("answer", help="answer a pending human task (Approve / Reject / Edit)")
+    p.add_argument("project_id")
+    p.add_argument("task_id")
+    p.add_argument("response", help="one of the task's options, e.g. Approve")
+    p.add_argument("--data", default=None, help="JSON object for an Edit response")
+    p.add_argument("--comment", default=None)
+    p.add_argument("--user", default=None, help="act as this user (sends an Easy Auth principal; "
+                                                "default: the host's dev principal)")
+    p.add_argument("--role", action="append", default=[], help="role of --user (repeatable)")
+    p.add_argument("--url", default=os.environ.get("PODIUM_URL", DEFAULT_URL))
+    p.set_defaults(handler=cmd_answer)
+
     try:  # the lead's `podium run` lives in podium/runner.py; register it only if present
         from podium import runner
     except ImportError:
@@ -160,6 +172,37 @@ def _fail_on(response: Any, ok: tuple[int, ...]) -> Any:
 
 def _print(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=False))
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    """POST the answer to the app's human-task endpoint (the role check is the app's)."""
+    import httpx
+
+    from podium.coordination.principal import encode_principal
+
+    body: dict[str, Any] = {"response": args.response}
+    if args.data is not None:
+        body["data"] = _json_arg(args.data, "--data")
+    if args.comment:
+        body["comment"] = args.comment
+    headers = {}
+    if args.user:
+        headers["X-MS-CLIENT-PRINCIPAL"] = encode_principal(args.user, args.role)
+    url = f"{args.url.rstrip('/')}/api/projects/{args.project_id}/human-tasks/{args.task_id}"
+    try:
+        response = httpx.post(url, json=body, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        raise CliError(f"cannot reach the host at {args.url} ({type(exc).__name__})",
+                       EXIT_UNREACHABLE) from None
+    if response.status_code != 200:
+        try:
+            message = response.json().get("error") or response.text
+        except ValueError:
+            message = response.text
+        code = EXIT_USAGE if response.status_code in (400, 403, 404, 409) else EXIT_FAILURE
+        raise CliError(f"{message} (HTTP {response.status_code})", code)
+    _print(response.json())
+    return 0
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -311,7 +354,8 @@ def _dash_outside_invocations(record: logging.LogRecord) -> bool:
 
 def cmd_host(args: argparse.Namespace) -> int:
     from podium.localhost.engine import logcontext
-    from podium.localhost.host import HostStartError, LocalHost
+    from podium.localhost.engine.store import StoreLocked
+    from podium.localhost.host import HostStartError, LocalHost, StoreUnavailable
     from podium.localhost.settings import KEYS_FILE, SettingsError
 
     logcontext.install()
@@ -325,9 +369,12 @@ def cmd_host(args: argparse.Namespace) -> int:
         host = LocalHost(Path(args.app_dir), port=args.port, data_dir=args.data_dir,
                          bind=args.bind)
         host.start()
+    except StoreLocked as exc:  # another host runs on this task hub: a runtime failure
+        raise CliError(f"{exc} (stop it first, or use another --data-dir / task hub)",
+                       EXIT_FAILURE) from None
     except (SettingsError, HostStartError) as exc:
-        code = EXIT_FAILURE if "could not serve" in str(exc) else EXIT_USAGE
-        raise CliError(str(exc), code) from None
+        runtime = isinstance(exc, StoreUnavailable) or "could not serve" in str(exc)
+        raise CliError(str(exc), EXIT_FAILURE if runtime else EXIT_USAGE) from None
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
