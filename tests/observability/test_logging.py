@@ -10,6 +10,7 @@ import re
 import pytest
 
 from podium.observability import (
+    JsonFormatter,
     add_redactor,
     bind_context,
     configure_logging,
@@ -162,3 +163,23 @@ def test_adapters_secret_redactor_plugs_in(log_stream: io.StringIO) -> None:
     assert SECRET not in log_stream.getvalue()
     (line,) = _lines(log_stream)
     assert SECRET not in line["message"] and line["cfg"]["pwd"] != SECRET
+
+
+def test_secret_with_json_special_characters_is_redacted_before_encoding() -> None:
+    """A value with quotes/backslashes is spelled differently once JSON-encoded, so only the
+    per-field pass (before encoding) can catch it; the final pass on the line would not. The
+    formatter is used directly: on a root logger, other handlers' RedactionFilter may already
+    have rewritten the record."""
+    tricky = 'p"ss\\w0rd-x'
+    remove = add_redactor(lambda text: text.replace(tricky, "***"))
+    try:
+        record = logging.LogRecord(
+            "podium.t", logging.INFO, __file__, 1, "login with %s", (tricky,), None
+        )
+        record.cfg = {"pwd": tricky}
+        output = JsonFormatter().format(record)
+    finally:
+        remove()
+    assert json.dumps(tricky)[1:-1] not in output and tricky not in output
+    line = json.loads(output)
+    assert line["message"] == "login with ***" and line["cfg"] == {"pwd": "***"}
