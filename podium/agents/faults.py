@@ -1,10 +1,10 @@
 """Failure injection for the factory's fault tests.
 
-Why in task inputs: the fault tests drive the real orchestration through the real transport,
-so the only thing they control is the request they submit. A flow passes the project's
-``_fault`` block into a task's ``inputs``; the worker reads it before the handler runs and
-strips it, so handlers never see it. Workers can also be given a spec directly
-(``AgentWorker.inject_fault``) when a test holds the worker object.
+Why in the request and task inputs: the fault tests drive the real orchestration through the
+real transport, so the only thing they control is the request they submit. The worker takes
+the ``_fault`` block from the task's ``inputs`` (stripped before the handler runs), else from
+the project request in the workspace (``request.json``). Workers can also be given a spec
+directly (``AgentWorker.inject_fault``) when a test holds the worker object.
 
     inputs._fault = {
       "agents": ["planner-agent"],   # only these agents misbehave (default: every agent)

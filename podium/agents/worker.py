@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from podium.agents import messages
@@ -147,6 +148,8 @@ class AgentWorker:
 
         inputs = dict(task.inputs)
         raw_fault = inputs.pop(FAULT_KEY, None)
+        if raw_fault is None:
+            raw_fault = request_fault(task.workspace)
         task = _replace_inputs(task, inputs)
         key = task.idempotency_key
         state, recorded = self.memo.begin(key)
@@ -247,6 +250,20 @@ class AgentWorker:
                          prepared.task.task_type, prepared.task.task_id,
                          prepared.task.attempt, answer["eventType"], payload.get("reason", ""))
         return ProcessOutcome(status, sent, error=payload.get("reason"), handler_ms=elapsed)
+
+
+def request_fault(workspace: Path) -> Any:
+    """The ``_fault`` block of the project request in the workspace, if any.
+
+    Why: a fault test submits a request with ``_fault``; reading it here makes it reach every
+    agent without the orchestration having to copy it into each task's inputs.
+    """
+    try:
+        with open(workspace / "request.json", encoding="utf-8") as handle:
+            document = json.load(handle)
+    except (OSError, ValueError):
+        return None
+    return document.get(FAULT_KEY) if isinstance(document, dict) else None
 
 
 def _replace_inputs(task: messages.AgentTask, inputs: dict[str, Any]) -> messages.AgentTask:

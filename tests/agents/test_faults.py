@@ -126,3 +126,25 @@ def test_fallback_planner_answers_when_the_planner_is_silent(tmp_path) -> None:
         ("basic-planner-agent", "AgentTaskAcknowledged"),
         ("basic-planner-agent", "AgentTaskCompleted")]
     assert results[-1]["payload"]["outputs"]["services"] == ["catalog", "orders", "customers"]
+
+
+def test_fault_in_the_project_request_reaches_the_agents(tmp_path) -> None:
+    """A fault test only submits a request: the agents read its _fault from request.json."""
+    import json
+
+    request = json.loads(example_path().read_text())
+    request["_fault"] = {"failAttempts": 1, "agents": ["enterprise-architect-agent"]}
+    (tmp_path / "request.json").write_text(json.dumps(request))
+    workers = builtin_workers()
+    answers: list[dict[str, Any]] = []
+    for agent, task_type, attempt in (("vision-architect-agent", "GenerateVisionPlan", 1),
+                                      ("enterprise-architect-agent", "GenerateDomainModel", 1),
+                                      ("enterprise-architect-agent", "GenerateDomainModel", 2)):
+        workers[agent].process(scheduled(task_id=task_type, task_type=task_type,
+                                         agent_id=agent, workspace=str(tmp_path),
+                                         attempt=attempt), answers.append)
+    finals = [(m["source"], m["eventType"]) for m in answers
+              if m["eventType"] != "AgentTaskAcknowledged"]
+    assert finals == [("vision-architect-agent", "AgentTaskCompleted"),
+                      ("enterprise-architect-agent", "AgentTaskFailed"),
+                      ("enterprise-architect-agent", "AgentTaskCompleted")]
