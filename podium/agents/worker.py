@@ -130,6 +130,12 @@ class AgentWorker:
         return self._answer(prepared, send, result, started)
 
     # -- internals ------------------------------------------------------------------------
+    def _memo_key(self, task: messages.AgentTask) -> str:
+        """The idempotency key, scoped to this agent: a fallback agent that gets the same task
+        (same taskId, traceId, attempt) after the first agent failed must still run it, even
+        when the agents share one memo file."""
+        return f"{self.agent_id}|{task.idempotency_key}"
+
     def _prepare(self, envelope: Any, send: Send) -> ProcessOutcome | _Prepared:
         """Validate, de-duplicate, apply silence, acknowledge. An outcome means: done here."""
         try:
@@ -151,7 +157,7 @@ class AgentWorker:
         if raw_fault is None:
             raw_fault = request_fault(task.workspace)
         task = _replace_inputs(task, inputs)
-        key = task.idempotency_key
+        key = self._memo_key(task)
         state, recorded = self.memo.begin(key)
         if state == "done" and recorded is not None:
             self.logger.info("duplicate delivery of %s: answering again, not re-running", key)
@@ -203,7 +209,7 @@ class AgentWorker:
             answer = messages.failed(task, reason, fault.permanent)
             return self._send_final(prepared, send, [prepared.ack], answer, "failed", 0.0)
         if fault.no_result:
-            self.memo.finish(task.idempotency_key, None)
+            self.memo.finish(self._memo_key(task), None)
             self.logger.info("fault injection: no answer to %s", task.idempotency_key)
             return ProcessOutcome("no-result", [prepared.ack])
         return None
@@ -233,7 +239,7 @@ class AgentWorker:
 
     def _send_final(self, prepared: _Prepared, send: Send, sent: list[dict[str, Any]],
                     answer: dict[str, Any], status: Status, elapsed: float) -> ProcessOutcome:
-        key = prepared.task.idempotency_key
+        key = self._memo_key(prepared.task)
         try:
             send(answer)
             sent = [*sent, answer]

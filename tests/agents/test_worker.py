@@ -300,3 +300,21 @@ def test_workspace_falls_back_to_the_local_hosts_artifact_store(worker, tmp_path
     monkeypatch.setenv("PODIUM_DATA_DIR", str(tmp_path / "data"))
     assert worker.process(envelope, [].append).status == "completed"
     assert (tmp_path / "data/artifacts/tenant-a/proj-1/out/echo.json").is_file()
+
+
+def test_a_shared_memo_does_not_confuse_a_fallback_agent(tmp_path) -> None:
+    memo = ProcessedMemo(sqlite_path=tmp_path / "memo.sqlite")
+    first, fallback = AgentWorker("planner-agent", memo=memo), AgentWorker(
+        "basic-planner-agent", memo=memo)
+
+    def fail(task: AgentTask, ctx: AgentContext) -> None:
+        raise PermanentFailure("InvalidDomainPlan: no")
+
+    first.add_handler("PlanMicroservices", fail)
+    fallback.add_handler("PlanMicroservices", lambda t, c: {"services": ["a"]})
+    sent: list[dict[str, Any]] = []
+    for worker in (first, fallback):
+        worker.process(scheduled(task_id="T3", task_type="PlanMicroservices",
+                                 agent_id=worker.agent_id, workspace=str(tmp_path)), sent.append)
+    assert [m["eventType"] for m in sent if m["eventType"] != "AgentTaskAcknowledged"] == [
+        "AgentTaskFailed", "AgentTaskCompleted"]
