@@ -323,3 +323,54 @@ def test_studio_works_with_and_without_trailing_slash(page) -> None:
         page.goto(path)
         page.locator("#plist tbody tr").first.wait_for()
         assert re.search(r"Online Shop", page.content())
+
+
+def _big_graph(layers: int, width: int) -> list[dict]:
+    nodes = []
+    for layer in range(layers):
+        for i in range(width):
+            deps = [f"L{layer - 1}N{(i + k) % width}" for k in (0, 1)] if layer else []
+            nodes.append(
+                {
+                    "taskId": f"L{layer}N{i}",
+                    "type": "GenerateCode",
+                    "agentId": "developer-agent",
+                    "status": "Completed" if layer < layers // 2 else "Pending",
+                    "attempts": 1,
+                    "dependsOn": deps,
+                    "durationMs": 1200,
+                    "optional": False,
+                    "inputs": {},
+                    "outputs": {},
+                }
+            )
+    return nodes
+
+
+def test_large_graph_layout_and_render_time(page) -> None:
+    """Figures for the report: layout + SVG markup of big graphs, in the browser."""
+    page.goto("/api/studio")
+    page.locator("#plist tbody tr").first.wait_for()
+    timings = {}
+    for layers, width in ((10, 30), (25, 40)):
+        nodes = _big_graph(layers, width)
+        ms = page.evaluate(
+            """async (nodes) => {
+                const dag = await import('./js/dag.js');
+                const t0 = performance.now();
+                const svg = dag.renderDag(nodes, null);
+                const t1 = performance.now();
+                const box = document.createElement('div');
+                box.innerHTML = svg;
+                document.body.append(box);
+                const t2 = performance.now();
+                const count = box.querySelectorAll('g.node').length;
+                box.remove();
+                return [t1 - t0, t2 - t1, count];
+            }""",
+            nodes,
+        )
+        assert ms[2] == len(nodes)
+        timings[len(nodes)] = ms
+        print(f"DAG {len(nodes)} nodes: layout+markup {ms[0]:.1f} ms, DOM insert {ms[1]:.1f} ms")
+    assert timings[1000][0] + timings[1000][1] < 3000
