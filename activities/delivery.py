@@ -86,6 +86,22 @@ def delivery_summary(tenant: str, project: str, *, at: str) -> dict[str, Any]:
         rows.extend(page)
         if not token:
             break
+    # Agent retries happen inside the agent_task sub-orchestration (the graph node keeps one
+    # attempt per dispatch), so they are counted from the audit trail: every AgentTaskScheduled
+    # after a task's first attempt is a retry.
+    agent_retries: dict[str, int] = {}
+    token = None
+    while True:
+        page, token = a.audit.query(
+            tenant, project, type="AgentTaskScheduled", continuation=token, limit=500
+        )
+        for row in page:
+            details = row.get("details") or {}
+            if int(details.get("attempt") or 1) > 1:
+                flow_id = details.get("flowInstanceId") or ""
+                agent_retries[flow_id] = agent_retries.get(flow_id, 0) + 1
+        if not token:
+            break
     project_rec = a.projects.get(tenant, project) or {}
     created = project_rec.get("createdAt")
     timeline = [
@@ -97,6 +113,7 @@ def delivery_summary(tenant: str, project: str, *, at: str) -> dict[str, Any]:
         snap = item["snapshot"]
         tasks = (snap.get("graph") or {}).get("nodes", [])
         task_retries = sum(max(int(t.get("attempts", 0)) - 1, 0) for t in tasks)
+        task_retries += agent_retries.get(item["flowId"], 0)
         retries += task_retries
         flow_rows.append(
             {

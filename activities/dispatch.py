@@ -20,6 +20,7 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
     task = job["task"]
     agent, attempt = job["agentId"], job["attempt"]
     dispatch_id = job["taskInstanceId"]
+    record = adapters().projects.get(job["tenantId"], job["projectId"]) or {}
     envelope = {
         "eventType": "AgentTaskScheduled",
         "eventId": stable_uuid(dispatch_id, "scheduled", agent, attempt),
@@ -34,7 +35,7 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
             "graphTaskId": task["taskId"],
             "agentId": agent,
             "taskType": task["type"],
-            "inputs": task.get("inputs") or {},
+            "inputs": _inputs(task, record),
             "upstream": job.get("upstream") or {},
             "templates": task.get("templates") or [],
             "phase": job["phase"],
@@ -46,7 +47,7 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
             "flow": job["flow"],
             "flowInstanceId": job["flowInstanceId"],
             "flowId": job["flowInstanceId"],
-            "config": _config(job),
+            "config": _config(record),
             "workspace": workspace(job["tenantId"], job["projectId"]),
         },
     }
@@ -60,16 +61,28 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
         taskId=task["taskId"],
         agentId=agent,
         attempt=attempt,
+        flowInstanceId=job["flowInstanceId"],
     )
     if attempt > 1:
         metrics().agent_task_retried(agent, task["type"])
     return {"eventId": envelope["eventId"]}
 
 
-def _config(job: dict[str, Any]) -> dict[str, Any]:
+def _inputs(task: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    """The task's inputs, plus the project request's ``_fault`` block (docs/agents.md: "a flow
+    passes the project's ``_fault`` block into a task's inputs"; the worker applies it only to
+    the agents / task types it names and strips it before the handler runs). A task's own
+    ``inputs._fault`` wins."""
+    inputs = dict(task.get("inputs") or {})
+    fault = (record.get("request") or {}).get("_fault")
+    if fault is not None and "_fault" not in inputs:
+        inputs["_fault"] = fault
+    return inputs
+
+
+def _config(record: dict[str, Any]) -> dict[str, Any]:
     """The project's configuration for the agent: variables and ``@vault:`` references only
     (never resolved values: those stay inside the agent's own resolver)."""
-    record = adapters().projects.get(job["tenantId"], job["projectId"]) or {}
     config = (record.get("request") or {}).get("config") or {}
     return {
         "env": config.get("env", "dev"),

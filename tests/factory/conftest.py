@@ -81,6 +81,88 @@ class Factory:
 
         return self.wait(step, timeout=timeout, step=0.1)
 
+    # ------------------------------------------------------------------ fault-test helpers
+    def create(self, request: dict[str, Any]) -> str:
+        created = self.post("/api/projects", request)
+        assert created.status_code == 202, created.text
+        return created.json()["projectId"]
+
+    def audit(self, pid: str, type_: str | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """The project's audit rows (optionally of one type / with these details)."""
+        path = f"/api/projects/{pid}/audit" + (f"?type={type_}" if type_ else "")
+        response = self.get(path)
+        assert response.status_code == 200, response.text
+        rows = response.json()["records"]
+        return [r for r in rows if all(_field(r, k) == v for k, v in filters.items())]
+
+    def wait_audit(self, pid: str, type_: str, count: int = 1, timeout: float = 30.0,
+                   **filters: Any) -> list[dict[str, Any]]:
+        """Wait until at least ``count`` audit rows of ``type_`` (matching ``filters``) exist;
+        on timeout the error lists the audit types seen, which tells where the run stopped."""
+        try:
+            return self.wait(
+                lambda: (rows := self.audit(pid, type_, **filters)) and len(rows) >= count
+                and rows,
+                timeout=timeout,
+            )
+        except AssertionError:
+            seen = [(r["type"], r.get("taskId"), r["action"]) for r in self.audit(pid)]
+            raise AssertionError(
+                f"no {count} x {type_} {filters} in {timeout} s; audit so far: {seen[-25:]}"
+            ) from None
+
+    def node(self, pid: str, flow: str, task_id: str) -> dict[str, Any]:
+        for graph in self.project(pid)["graphs"]:
+            if graph["name"] == flow:
+                for node in graph["nodes"]:
+                    if node["taskId"] == task_id:
+                        return node
+        raise AssertionError(f"no node {flow}/{task_id} in project {pid}")
+
+    def in_progress(self, pid: str) -> list[str]:
+        """Agent tasks InProgress (the clock may only be advanced past an acknowledgement
+        timeout when no healthy agent task is still in flight)."""
+        return sorted(
+            n["taskId"]
+            for g in self.project(pid)["graphs"]
+            for n in g["nodes"]
+            if n["status"] == "InProgress" and n.get("agentId")
+        )
+
+    def quiet(self, pid: str, expected: set[str] | None = None, timeout: float = 30.0) -> None:
+        """Wait until the only agent tasks in flight are ``expected`` (the ones a test keeps
+        failing or silent) and the host is idle; then advancing the clock is safe."""
+        expected = expected or set()
+        self.wait(lambda: set(self.in_progress(pid)) <= expected, timeout=timeout)
+        assert self.host.wait_for_idle(timeout), "the host did not become idle"
+
+    def approve_all(self, pid: str, until, timeout: float = 120.0, response: str = "Approve"):
+        """Approve every human task until ``until(state)`` is truthy; returns that state."""
+
+        def step():
+            state = self.project(pid)
+            if until(state):
+                return state
+            for task in state["humanTasks"]:
+                self.post(f"/api/projects/{pid}/human-tasks/{task['taskId']}",
+                          {"response": response})
+            return None
+
+        return self.wait(step, timeout=timeout, step=0.1)
+
+
+def _field(row: dict[str, Any], key: str) -> Any:
+    return row[key] if key in row else (row.get("details") or {}).get(key)
+
+
+def small_request(project_id: str, *, tenant_id: str = "contoso", **extra: Any) -> dict[str, Any]:
+    """A valid 1-microservice request (fast: one assembly, one generated test suite)."""
+    from podium.agents.examples import synthetic_request
+
+    request = synthetic_request(1, tenant_id=tenant_id, project_id=project_id)
+    request.update(extra)
+    return request
+
 
 def example_request(**overrides: Any) -> dict[str, Any]:
     data = json.loads(EXAMPLE.read_text())
