@@ -23,7 +23,18 @@ _AUTH_LEVELS = {
     "function": func.AuthLevel.FUNCTION,
     "admin": func.AuthLevel.ADMIN,
 }
-METRICS_AUTH_LEVEL = _AUTH_LEVELS[os.environ.get("PODIUM_METRICS_AUTH_LEVEL", "anonymous").lower()]
+
+
+def _metrics_auth_level() -> func.AuthLevel:
+    value = (os.environ.get("PODIUM_METRICS_AUTH_LEVEL") or "anonymous").strip().lower()
+    if value not in _AUTH_LEVELS:
+        raise ValueError(
+            f"PODIUM_METRICS_AUTH_LEVEL={value!r} is not one of {', '.join(_AUTH_LEVELS)}"
+        )
+    return _AUTH_LEVELS[value]
+
+
+METRICS_AUTH_LEVEL = _metrics_auth_level()
 
 
 def _to_http(response: AssetResponse) -> func.HttpResponse:

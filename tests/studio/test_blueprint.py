@@ -127,3 +127,13 @@ def test_metrics_over_real_http(studio_server: str) -> None:
         assert 'vault_latency_ms_sum{source="keyvault"} 7.5' in resp.text
     finally:
         reset_metrics()
+
+
+def test_metrics_auth_level_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from podium.studio import blueprint
+
+    monkeypatch.setenv("PODIUM_METRICS_AUTH_LEVEL", "Function")
+    assert blueprint._metrics_auth_level() is func.AuthLevel.FUNCTION
+    monkeypatch.setenv("PODIUM_METRICS_AUTH_LEVEL", "secret")
+    with pytest.raises(ValueError, match="PODIUM_METRICS_AUTH_LEVEL"):
+        blueprint._metrics_auth_level()
