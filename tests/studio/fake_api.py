@@ -112,7 +112,9 @@ class FakeApi:
         records = [
             r
             for r in self.state["audit"].get(pid, [])
-            if all(not q.get(k) or r.get(k) == q[k] for k in ("traceId", "taskId", "agentId"))
+            if all(
+                not q.get(k) or r.get(k) == q[k] for k in ("traceId", "taskId", "agentId", "type")
+            )
         ]
         return JSONResponse({"records": copy.deepcopy(records)})
 

@@ -251,6 +251,11 @@ def test_audit_trail_filters_by_trace_task_and_agent(page) -> None:
     page.fill("#af-taskId", "T3")
     page.press("#af-taskId", "Enter")
     expect(rows).to_have_count(4)
+    page.click("#af-clear")
+    expect(rows).to_have_count(21)
+    rows.first.locator('[data-key="type"]').click()  # "ProjectCreated"
+    expect(rows).to_have_count(1)
+    assert page.input_value("#af-type") == "ProjectCreated"
     shot(page, "audit", full_page=True)
 
 

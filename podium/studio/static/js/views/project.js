@@ -21,7 +21,7 @@ function errorText(error) {
 export function mount(container, ctx, projectId) {
   const s = {
     data: null, flowId: null, taskId: null, openPhase: null, replay: null, phaseMessage: null,
-    editing: {}, messages: {}, audit: { filters: { traceId: "", taskId: "", agentId: "" },
+    editing: {}, messages: {}, audit: { filters: { traceId: "", taskId: "", agentId: "", type: "" },
       records: null, error: null, loadedFor: null, at: 0 },
   };
   container.innerHTML = `
@@ -44,6 +44,7 @@ export function mount(container, ctx, projectId) {
           <label>traceId <input id="af-traceId" name="traceId" autocomplete="off"></label>
           <label>task <input id="af-taskId" name="taskId" autocomplete="off"></label>
           <label>agent <input id="af-agentId" name="agentId" autocomplete="off"></label>
+          <label>type <input id="af-type" name="type" autocomplete="off"></label>
           <button type="submit" id="af-apply">Apply</button>
           <button type="button" id="af-clear" data-action="audit-clear">Clear</button>
         </form>
@@ -247,7 +248,7 @@ export function mount(container, ctx, projectId) {
       <thead><tr><th scope="col">Time</th><th scope="col">Type</th><th scope="col">Actor</th><th scope="col">Action</th>
         <th scope="col">Phase</th><th scope="col">Task</th><th scope="col">Agent</th><th scope="col">traceId</th><th scope="col">Details</th></tr></thead>
       <tbody>${a.records.map((r) => `<tr data-task-id="${esc(r.taskId || "")}" data-agent-id="${esc(r.agentId || "")}">
-        <td class="nowrap">${esc(fmtTime(r.timestamp))}</td><td>${esc(r.type)}</td><td>${esc(r.actor)}</td>
+        <td class="nowrap">${esc(fmtTime(r.timestamp))}</td><td>${cell("type", r.type)}</td><td>${esc(r.actor)}</td>
         <td>${esc(r.action)}</td><td>${esc(phaseName(r.phase))}</td><td>${cell("taskId", r.taskId)}</td>
         <td>${cell("agentId", r.agentId)}</td><td>${cell("traceId", r.traceId)}</td>
         <td class="details">${r.details && Object.keys(r.details).length ? `<code>${esc(JSON.stringify(r.details))}</code>` : ""}</td></tr>`).join("")}
@@ -399,11 +400,11 @@ export function mount(container, ctx, projectId) {
       renderGraph(); renderDetail();
       if (!graph()) morph($("p-dag"), `<p class="empty">Flow ${esc(s.flowId)} has no graph to show yet.</p>`);
     } else if (action === "audit-filter") {
-      s.audit.filters = { traceId: "", taskId: "", agentId: "", [el.dataset.key]: el.dataset.value };
+      s.audit.filters = { traceId: "", taskId: "", agentId: "", type: "", [el.dataset.key]: el.dataset.value };
       loadAudit(true);
       $("au-h").scrollIntoView({ block: "start" });
     } else if (action === "audit-clear") {
-      s.audit.filters = { traceId: "", taskId: "", agentId: "" };
+      s.audit.filters = { traceId: "", taskId: "", agentId: "", type: "" };
       Object.keys(s.audit.filters).forEach((k) => { $("audit-form").elements[k].value = ""; });
       loadAudit(true);
     } else if (action === "mark-phase") {
@@ -451,7 +452,9 @@ export function mount(container, ctx, projectId) {
   $("audit-form").addEventListener("submit", (e) => {
     e.preventDefault();
     const f = e.target.elements;
-    s.audit.filters = { traceId: f.traceId.value.trim(), taskId: f.taskId.value.trim(), agentId: f.agentId.value.trim() };
+    s.audit.filters = {
+      traceId: f.traceId.value.trim(), taskId: f.taskId.value.trim(), agentId: f.agentId.value.trim(), type: f.type.value.trim(),
+    };
     loadAudit(true);
   });
 
