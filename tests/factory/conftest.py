@@ -7,13 +7,16 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from podium import topology
 from podium.agents.registry import builtin_workers
 from podium.coordination.principal import encode_principal
+from podium.localhost.broker.topology import SubscriptionSpec
 from podium.runtime.agent_host import AgentHost
 
 REPO = Path(__file__).resolve().parents[2]
@@ -87,6 +90,18 @@ class Factory:
         assert created.status_code == 202, created.text
         return created.json()["projectId"]
 
+    def events(self, pid: str | None = None, type_: str | None = None) -> list[dict[str, Any]]:
+        """Every event published to the orchestration-events topic since the factory started
+        (read from the test's own tap subscription, which nothing consumes)."""
+        out = []
+        for msg in self.host.broker.peek(TAP_PATH, 100_000):
+            event = json.loads(msg.text)
+            if (pid is None or event.get("projectId") == pid) and (
+                type_ is None or event.get("eventType") == type_
+            ):
+                out.append(event)
+        return out
+
     def audit(self, pid: str, type_: str | None = None, **filters: Any) -> list[dict[str, Any]]:
         """The project's audit rows (optionally of one type / with these details)."""
         path = f"/api/projects/{pid}/audit" + (f"?type={type_}" if type_ else "")
@@ -136,6 +151,20 @@ class Factory:
         self.wait(lambda: set(self.in_progress(pid)) <= expected, timeout=timeout)
         assert self.host.wait_for_idle(timeout), "the host did not become idle"
 
+    def drive(self, pid: str, until, expected: set[str], step_sec: float = 31.0,
+              max_steps: int = 20) -> Any:
+        """Advance the virtual clock ``step_sec`` at a time (firing acknowledgement timeouts
+        and retry timers of the ``expected`` misbehaving tasks) until ``until()`` is truthy.
+        Before each step it waits until no other agent task is in flight."""
+        for _ in range(max_steps):
+            self.quiet(pid, expected)
+            result = until()
+            if result:
+                return result
+            self.host.advance(timedelta(seconds=step_sec))
+        seen = [(r["type"], r.get("taskId"), r["action"]) for r in self.audit(pid)]
+        raise AssertionError(f"not reached after {max_steps} clock steps; audit: {seen[-25:]}")
+
     def approve_all(self, pid: str, until, timeout: float = 120.0, response: str = "Approve"):
         """Approve every human task until ``until(state)`` is truthy; returns that state."""
 
@@ -170,12 +199,17 @@ def example_request(**overrides: Any) -> dict[str, Any]:
     return data
 
 
+TAP = "test-tap"
+TAP_PATH = f"{topology.ORCHESTRATION_EVENTS_TOPIC}/Subscriptions/{TAP}"
+
+
 @pytest.fixture
 def factory(podium_host, tmp_path, monkeypatch) -> Iterator[Factory]:
     data_dir = tmp_path / "data"
     monkeypatch.setenv("PODIUM_DATA_DIR", str(data_dir))
     monkeypatch.setenv("PODIUM_DEV_PRINCIPAL", "user:dev;roles=Architect,Admin")
     host = podium_host(REPO, data_dir=data_dir)
+    host.broker.create_subscription(topology.ORCHESTRATION_EVENTS_TOPIC, SubscriptionSpec(TAP))
     agents = AgentHost(host.broker, builtin_workers(), concurrency=4).start()
     try:
         yield Factory(host, agents, data_dir)

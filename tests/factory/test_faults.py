@@ -63,3 +63,70 @@ def test_transient_failure_is_retried_with_growing_delays(factory):
     assert summary["retries"] == 2, summary["retries"]
     bootstrap = next(f for f in summary["flows"] if f["flow"] == "project-bootstrap")
     assert bootstrap["retries"] == 2, bootstrap
+
+
+def test_silent_agent_falls_back_to_its_fallback_agent(factory):
+    """planner-agent never acknowledges: each attempt ends in AgentNotAcknowledged after the
+    30 s acknowledgement timeout; when retries are exhausted PlanMicroservices goes to its
+    fallbackAgent basic-planner-agent, which plans, and the flow goes on to its checkpoint."""
+    task = "PlanMicroservices"
+    pid = factory.create(
+        small_request("silent-1", _fault={"agents": ["planner-agent"], "silent": True})
+    )
+    factory.wait_audit(pid, "AgentTaskScheduled", taskId=task)
+    factory.drive(
+        pid,
+        lambda: factory.node(pid, "project-bootstrap", task)["status"] == "Completed",
+        expected={task},
+    )
+    scheduled = _scheduled(factory, pid, task)
+    assert [r["agentId"] for r in scheduled] == ["planner-agent"] * 3 + ["basic-planner-agent"]
+    nacks = sorted(factory.audit(pid, "AgentNotAcknowledged", taskId=task),
+                   key=lambda r: r["details"]["attempt"])
+    assert [r["agentId"] for r in nacks] == ["planner-agent"] * 3
+    assert [r["details"]["decision"]["action"] for r in nacks] == [
+        "Retry", "Retry", "FallbackAgent"
+    ]
+    assert nacks[-1]["details"]["decision"]["agentId"] == "basic-planner-agent"
+    # the ack timeout is 30 s: each NotAcknowledged is >= 30 s after its dispatch
+    for nack, sched in zip(nacks, scheduled, strict=False):
+        assert (_ts(nack["timestamp"]) - _ts(sched["timestamp"])).total_seconds() >= 30
+    events = factory.events(pid, "AgentNotAcknowledged")
+    assert len(events) == 3 and {e["payload"]["agentId"] for e in events} == {"planner-agent"}
+    assert factory.node(pid, "project-bootstrap", task)["outputs"]["services"]
+    # the flow continues: the architect's checkpoint is requested, then the project delivers
+    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    assert state["status"] == "Completed", state["status"]
+
+
+def test_optional_task_failure_is_skipped_and_the_flow_continues(factory):
+    """SetupServiceBusEvents (optional) fails on every attempt: after the retries it is
+    Skipped, the assembly flow ends PartiallyCompleted (PartialOrchestrationCompleted), the
+    dependent validation runs, and the project is delivered."""
+    task = "SetupServiceBusEvents"
+    pid = factory.create(
+        small_request("optional-1", _fault={"taskTypes": [task], "failAttempts": 99})
+    )
+    factory.approve_all(pid, lambda s: factory.audit(pid, "AgentTaskFailed", taskId=task))
+    factory.drive(
+        pid,
+        lambda: factory.node(pid, "microservice-assembly", task)["status"] == "Skipped",
+        expected={task},
+    )
+    failures = factory.audit(pid, "AgentTaskFailed", taskId=task)
+    assert len(failures) == 3, [r["action"] for r in failures]
+    actions = sorted((r["details"]["attempt"], r["details"]["decision"]["action"])
+                     for r in failures)
+    assert actions == [(1, "Retry"), (2, "Retry"), (3, "SkipAndContinue")]
+    assert factory.audit(pid, "TaskSkipped", taskId=task)
+    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    assert state["status"] == "Completed", state["status"]
+    partial = factory.events(pid, "PartialOrchestrationCompleted")
+    assert [e["payload"]["flow"] for e in partial] == ["microservice-assembly"]
+    assert partial[0]["payload"]["skippedTasks"] == [task]
+    assembly = next(g for g in state["graphs"] if g["name"] == "microservice-assembly")
+    nodes = {n["taskId"]: n["status"] for n in assembly["nodes"]}
+    assert nodes[task] == "Skipped" and nodes["RunMicroserviceValidation"] == "Completed", nodes
+    completed = factory.events(pid, "OrchestrationCompleted")
+    outcome = {e["payload"]["flow"]: e["payload"]["outcome"] for e in completed}
+    assert outcome["microservice-assembly"] == "PartiallyCompleted", outcome
