@@ -47,6 +47,7 @@ def build_execution_graph(job: dict[str, Any]) -> dict[str, Any]:
             graph_id=job["flowInstanceId"],
             at=job["at"],
         )
+        _override_templates(graph, job.get("templates") or [])
         graph_dict = graph.to_dict()
         snapshot = _snapshot(job, graph, flow.phase.value, "Running")
         try:
@@ -81,6 +82,15 @@ def build_execution_graph(job: dict[str, Any]) -> dict[str, Any]:
         defaults["retryPolicy"] = flow.defaults.retry_policy.model_dump(by_alias=True, mode="json")
     limits = {"maxConcurrentTasks": int(os.environ.get("PODIUM_MAX_CONCURRENT_TASKS", 50))}
     return {"graph": graph_dict, "phase": flow.phase.value, "limits": limits, "defaults": defaults}
+
+
+def _override_templates(graph: ExecutionGraph, templates: list[str]) -> None:
+    """Studio's "Apply Template": the template-application tasks use the chosen templates."""
+    if not templates:
+        return
+    for task in graph:
+        if task.type.startswith("Apply") and task.type.endswith("Template"):
+            task.templates = tuple(templates)
 
 
 @bp.activity_trigger(input_name="job", activity="record_transitions")

@@ -235,7 +235,12 @@ def _identity(context, run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _build_input(context, run: dict[str, Any]) -> dict[str, Any]:
-    return {**_identity(context, run), "params": run.get("params") or {}, "at": now_iso(context)}
+    return {
+        **_identity(context, run),
+        "params": run.get("params") or {},
+        "templates": run.get("templates") or [],
+        "at": now_iso(context),
+    }
 
 
 def _init_input(context, run: dict[str, Any]) -> dict[str, Any]:

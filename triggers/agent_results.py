@@ -77,7 +77,13 @@ async def receive_agent_result(
         try:
             await client.raise_event(payload["instanceId"], name, event.to_dict())
         except Exception as exc:  # noqa: BLE001 - the task ended (timeout) before the answer
-            log.warning(
+            # An acknowledgement often lands after the result (the queue is processed in
+            # parallel): normal. A late result means the task had already timed out.
+            level = (
+                logging.DEBUG if event.event_type == "AgentTaskAcknowledged" else logging.WARNING
+            )
+            log.log(
+                level,
                 "answer %s for %s arrived after the task ended: %s",
                 event.event_type,
                 payload["taskId"],
