@@ -291,6 +291,7 @@ def test_delivery_summary_with_artifact_downloads_and_locked_project(page) -> No
     assert [links.nth(i).get_attribute("href") for i in range(links.count())] == [
         "/api/projects/proj-crm/artifacts/crm-suite.zip",
         "/api/projects/proj-crm/artifacts/delivery-report.json",
+        "#",  # a javascript: URL from the API is never rendered as a link target
     ]
     with page.expect_download() as download:
         links.first.click()
@@ -379,3 +380,17 @@ def test_large_graph_layout_and_render_time(page) -> None:
         timings[len(nodes)] = ms
         print(f"DAG {len(nodes)} nodes: layout+markup {ms[0]:.1f} ms, DOM insert {ms[1]:.1f} ms")
     assert timings[1000][0] + timings[1000][1] < 3000
+
+
+def test_api_data_is_escaped_not_interpreted(page, fake_api: FakeApi) -> None:
+    evil = '<img src=x onerror="window.__xss=1">Shop'
+    fake_api.state["projects"][0]["name"] = evil
+    fake_api.project("proj-shop")["name"] = evil
+    fake_api.set_node("proj-shop", "T1", outputs={"note": "<script>window.__xss=2</script>"})
+    page.goto("/api/studio")
+    expect(page.locator('#plist tr[data-project-id="proj-shop"]')).to_contain_text(evil)
+    open_shop(page)
+    node(page, "T1").click()
+    expect(page.locator("#detail-outputs")).to_contain_text("<script>window.__xss=2</script>")
+    assert page.locator("main img").count() == 0
+    assert page.evaluate("window.__xss") is None

@@ -149,6 +149,16 @@ export function morph(container, html) {
   return true;
 }
 
+// Links from API data: same-origin paths and http(s) only (never javascript: or data:).
+export function safeUrl(value) {
+  const s = String(value ?? "");
+  try {
+    const u = new URL(s, window.location.href);
+    if (u.protocol === "http:" || u.protocol === "https:") return s;
+  } catch { /* fall through */ }
+  return "#";
+}
+
 export function shortId(value, n = 8) {
   const s = String(value ?? "");
   return s.length > n + 1 ? `${s.slice(0, n)}…` : s;

@@ -7,7 +7,7 @@ import { renderDag, renderLegend } from "../dag.js";
 import { buildReplay } from "../replay.js";
 import {
   PHASES, badge, esc, fmtDuration, fmtTime, isPendingHumanTask, morph, percent, phaseName,
-  progressBar, renderJson, shortId,
+  progressBar, renderJson, safeUrl, shortId,
 } from "../util.js";
 
 const RESPONSES = { approve: "Approve", approved: "Approve", reject: "Reject", rejected: "Reject",
@@ -224,11 +224,11 @@ export function mount(container, ctx, projectId) {
     }
     const summary = Object.entries(d.summary || {});
     morph($("p-delivery"), `
-      <p>Completed ${esc(fmtTime(d.completedAt))}.${d.export ? ` <a href="${esc(d.export)}" id="delivery-export"
+      <p>Completed ${esc(fmtTime(d.completedAt))}.${d.export ? ` <a href="${esc(safeUrl(d.export))}" id="delivery-export"
         download>&#8595; Download everything (ZIP)</a>` : ""}</p>
       <h3>Artifacts</h3>
       ${(d.artifacts || []).length ? `<ul class="artifacts">${d.artifacts.map((a) => `<li>
-        <a href="${esc(a.url)}" download="${esc(a.name)}">&#8595; ${esc(a.name)}</a></li>`).join("")}</ul>` : `<p class="empty">No artifacts.</p>`}
+        <a href="${esc(safeUrl(a.url))}" download="${esc(a.name)}">&#8595; ${esc(a.name)}</a></li>`).join("")}</ul>` : `<p class="empty">No artifacts.</p>`}
       ${summary.length ? `<table class="grid kvt"><tbody>${summary.map(([k, v]) => `<tr><th scope="row">${esc(k)}</th>
         <td>${typeof v === "object" && v !== null ? `<pre class="json">${renderJson(v)}</pre>` : esc(v)}</td></tr>`).join("")}</tbody></table>` : ""}`);
   }
