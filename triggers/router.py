@@ -46,12 +46,12 @@ async def route_orchestration_event(
         ),
     ):
         report = await router.route(event)
-    log.info(
-        "routed %s %s: started=%s raised=%s skipped=%s rejected=%s",
-        event.event_type,
-        event.event_id,
-        report.started,
-        report.raised,
-        report.skipped,
-        report.rejected,
-    )
+        log.info(
+            "routed %s %s: started=%s raised=%s skipped=%s rejected=%s",
+            event.event_type,
+            event.event_id,
+            report.started,
+            report.raised,
+            report.skipped,
+            report.rejected,
+        )
