@@ -134,6 +134,13 @@ class Factory:
                         return node
         raise AssertionError(f"no node {flow}/{task_id} in project {pid}")
 
+    def status_of(self, pid: str, flow: str, task_id: str) -> str | None:
+        """A task's status, None while its flow's graph does not exist yet."""
+        try:
+            return self.node(pid, flow, task_id)["status"]
+        except AssertionError:
+            return None
+
     def in_progress(self, pid: str) -> list[str]:
         """Agent tasks InProgress (the clock may only be advanced past an acknowledgement
         timeout when no healthy agent task is still in flight)."""

@@ -4,8 +4,11 @@ request's ``_fault`` block (docs/agents.md). Each test shows the documented outc
 
 from __future__ import annotations
 
+import json
+import logging
 from datetime import datetime, timedelta
 
+from podium import topology
 from tests.factory.conftest import small_request
 
 
@@ -46,7 +49,7 @@ def test_transient_failure_is_retried_with_growing_delays(factory):
     factory.quiet(pid, {task})
     assert len(_scheduled(factory, pid, task)) == 2, "retried before its 60 s backoff"
     factory.host.advance(timedelta(seconds=30))
-    factory.wait(lambda: factory.node(pid, "project-bootstrap", task)["status"] == "Completed")
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", task) == "Completed")
 
     scheduled = _scheduled(factory, pid, task)
     assert [r["details"]["attempt"] for r in scheduled] == [1, 2, 3]
@@ -76,7 +79,7 @@ def test_silent_agent_falls_back_to_its_fallback_agent(factory):
     factory.wait_audit(pid, "AgentTaskScheduled", taskId=task)
     factory.drive(
         pid,
-        lambda: factory.node(pid, "project-bootstrap", task)["status"] == "Completed",
+        lambda: factory.status_of(pid, "project-bootstrap", task) == "Completed",
         expected={task},
     )
     scheduled = _scheduled(factory, pid, task)
@@ -110,7 +113,7 @@ def test_optional_task_failure_is_skipped_and_the_flow_continues(factory):
     factory.approve_all(pid, lambda s: factory.audit(pid, "AgentTaskFailed", taskId=task))
     factory.drive(
         pid,
-        lambda: factory.node(pid, "microservice-assembly", task)["status"] == "Skipped",
+        lambda: factory.status_of(pid, "microservice-assembly", task) == "Skipped",
         expected={task},
     )
     failures = factory.audit(pid, "AgentTaskFailed", taskId=task)
@@ -130,3 +133,51 @@ def test_optional_task_failure_is_skipped_and_the_flow_continues(factory):
     completed = factory.events(pid, "OrchestrationCompleted")
     outcome = {e["payload"]["flow"]: e["payload"]["outcome"] for e in completed}
     assert outcome["microservice-assembly"] == "PartiallyCompleted", outcome
+
+
+def test_agent_answering_twice_counts_once(factory, caplog):
+    """The vision agent sends Acknowledged and Completed twice (``duplicate`` fault: same
+    eventIds, dropped by the broker's duplicate detection), and every Completed is also
+    redelivered under a new MessageId (as after the detection window), so the results trigger
+    sees it twice: the task completes once, and the flow dispatches its successor once."""
+    task = "GenerateVisionPlan"
+    transport = factory.agents.transport
+    original, sent = transport.send, []
+
+    def send_twice(envelope):
+        original(envelope)
+        if envelope.get("eventType") == "AgentTaskCompleted":
+            sent.append(envelope)
+            factory.host.send_message(
+                topology.AGENT_RESULTS_QUEUE, json.dumps(envelope),
+                message_id=f"redelivered-{envelope['eventId']}",
+                application_properties={topology.PROP_EVENT_TYPE: "AgentTaskCompleted"},
+            )
+
+    transport.send = send_twice
+    caplog.set_level(logging.INFO, logger="podium.agent_results")
+    pid = factory.create(
+        small_request("twice-1", _fault={"taskTypes": [task], "duplicate": True})
+    )
+    factory.wait(
+        lambda: factory.status_of(pid, "project-bootstrap", "PlanMicroservices") == "Completed"
+    )
+    assert factory.host.wait_for_idle(30)
+    vision = [e for e in sent if e["payload"].get("taskType", task) == task
+              and e["source"] == "vision-architect-agent"]
+    assert len(vision) == 2, "the duplicate fault should answer twice"
+    assert len({e["eventId"] for e in vision}) == 1
+    node = factory.node(pid, "project-bootstrap", task)
+    assert node["status"] == "Completed" and node["attempts"] == 1, node
+    assert len(factory.audit(pid, "TaskCompleted", taskId=task)) == 1
+    assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 1
+    assert len(factory.audit(pid, "AgentTaskScheduled", taskId="PlanMicroservices")) == 1
+    # the redelivered answer did reach the results trigger, which ignored it
+    dispatch = vision[0]["payload"]["taskId"]
+    ignored = [r.getMessage() for r in caplog.records if dispatch in r.getMessage()]
+    assert ignored and all("duplicate" in m or "after the task ended" in m for m in ignored), (
+        ignored
+    )
+    # no answer was lost or dead-lettered because of the duplicates
+    dlq = factory.host.broker.peek(f"{topology.AGENT_RESULTS_QUEUE}/$DeadLetterQueue", 100)
+    assert dlq == [], [m.dead_letter_error_description for m in dlq]
