@@ -59,10 +59,12 @@ def _reset_fake(fake_api: FakeApi) -> None:
 
 @pytest.fixture(scope="session")
 def browser():
+    """One headless Chromium for the session (a new context per test keeps them isolated)."""
     executable = chromium_path()
     if executable is None:
         pytest.skip("Chromium not installed (apt-get install chromium, or scripts/setup --browser)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="Python playwright not installed")
+    sync_api.expect.set_options(timeout=10_000)
     with sync_api.sync_playwright() as p:
         instance = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield instance
@@ -90,6 +92,7 @@ def page_errors() -> PageErrors:
 def page(browser, page_errors: PageErrors, studio_server: str):
     context = browser.new_context(viewport={"width": 1366, "height": 768}, base_url=studio_server)
     pg = context.new_page()
+    pg.set_default_timeout(15_000)  # the CPU is shared: leave room for a slow poll
     pg.on(
         "console",
         lambda m: (

@@ -104,8 +104,8 @@ def test_graph_updates_live_without_reload(page, fake_api: FakeApi) -> None:
         durationMs=1_062_000,
     )
     fake_api.set_node("proj-shop", "T6", status="InProgress", attempts=1)
-    page.wait_for_selector('g.node[data-task-id="T4"][data-status="Completed"]', timeout=5000)
-    page.wait_for_selector('g.node[data-task-id="T6"][data-status="InProgress"]', timeout=5000)
+    page.wait_for_selector('g.node[data-task-id="T4"][data-status="Completed"]')
+    page.wait_for_selector('g.node[data-task-id="T6"][data-status="InProgress"]')
     assert page.evaluate("window.__marker") == "same page"
     assert "17 m 42 s" in node(page, "T4").text_content()
 
@@ -117,7 +117,7 @@ def test_pending_approval_is_approved_by_clicking(page, fake_api: FakeApi) -> No
     approve = page.locator("#btn-approve-T2")
     assert approve.is_enabled()
     approve.click()
-    page.wait_for_selector('g.node[data-task-id="T2"][data-status="Completed"]', timeout=5000)
+    page.wait_for_selector('g.node[data-task-id="T2"][data-status="Completed"]')
     assert fake_api.posts == [
         {"projectId": "proj-shop", "taskId": "T2", "response": "Approve", "data": {}}
     ]
@@ -162,7 +162,7 @@ def test_edit_opens_a_field_and_sends_json(page, fake_api: FakeApi) -> None:
     page.wait_for_timeout(1700)  # a poll in between must not wipe what was typed
     assert field.input_value() == '{"entities": ["Order", "Invoice"]}'
     page.click("#edit-submit-T2")
-    page.wait_for_selector('g.node[data-task-id="T2"][data-status="Completed"]', timeout=5000)
+    page.wait_for_selector('g.node[data-task-id="T2"][data-status="Completed"]')
     assert fake_api.posts[-1]["response"] == "Edit"
     assert fake_api.posts[-1]["data"] == {"entities": ["Order", "Invoice"]}
 
@@ -180,7 +180,7 @@ def test_timeline_shows_the_current_phase_and_advances(page, fake_api: FakeApi) 
     node(page, "B1").wait_for()
     assert page.locator("#tab-bootstrap").get_attribute("aria-selected") == "true"
     assert fake_api.advance_phase("proj-shop") == "Security"
-    page.wait_for_selector('.timeline li[aria-current="step"][data-phase="Security"]', timeout=5000)
+    page.wait_for_selector('.timeline li[aria-current="step"][data-phase="Security"]')
     assert page.locator("#current-phase").text_content() == "Security"
     assert page.locator(".timeline > li.ph-done").count() == 3
     shot(page, "timeline")
