@@ -191,6 +191,13 @@ def handle_message(workers: Mapping[str, AgentWorker], transport: Transport,
     return outcome
 
 
+def _settled(future: Future[ProcessOutcome | None]) -> None:
+    """Log what a task thread raised (settling failed): the message will be redelivered."""
+    error = future.exception()
+    if error is not None:
+        log.error("settling a task message failed: %r", error, exc_info=error)
+
+
 def run_workers(workers: Mapping[str, AgentWorker], transport: Transport,
                 stop: threading.Event, *, concurrency: int = 4, poll_timeout: float = 0.5,
                 stop_when_closed: threading.Event | None = None) -> int:
@@ -211,9 +218,15 @@ def run_workers(workers: Mapping[str, AgentWorker], transport: Transport,
                 finished.clear()
                 in_flight = {f for f in in_flight if not f.done()}
                 continue
-            batch = transport.receive(free, poll_timeout)
+            try:
+                batch = transport.receive(free, poll_timeout)
+            except Exception:  # noqa: BLE001 - a broker hiccup must not kill the agent host
+                log.exception("receive failed; retrying in %.1f s", poll_timeout)
+                stop.wait(poll_timeout)
+                continue
             for message in batch:
                 future = pool.submit(handle_message, workers, transport, message)
+                future.add_done_callback(_settled)
                 future.add_done_callback(lambda _f: finished.set())
                 in_flight.add(future)
                 handled += 1

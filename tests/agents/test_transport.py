@@ -181,3 +181,21 @@ def test_agent_host_runs_in_the_background(tmp_path) -> None:
         assert transport.wait_for_results(
             lambda r: any(m["eventType"] == "AgentTaskCompleted" for m in r), timeout=5)
     assert transport.results[-1]["payload"]["outputs"] == {"n": 7}
+
+
+def test_run_loop_survives_a_failing_receive(tmp_path) -> None:
+    class Hiccup(MemoryTransport):
+        failures = 2
+
+        def receive(self, max_messages: int, timeout: float) -> list[InboundMessage]:
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("broker restarting")
+            return super().receive(max_messages, timeout)
+
+    transport = Hiccup()
+    transport.put_task(echo_task(tmp_path, 3))
+    with AgentHost({"echo-agent": echo_worker()}, transport, poll_timeout=0.02):
+        assert transport.wait_for_results(
+            lambda r: any(m["eventType"] == "AgentTaskCompleted" for m in r), timeout=5)
+    assert transport.failures == 0
