@@ -317,6 +317,8 @@ def apply_coordinator_decision(job: dict[str, Any]) -> dict[str, Any]:
             phase=advanced["to"],
             at=job["at"],
             triggeredBy=advanced.get("triggeredBy"),
+            # a manual override records what it bypassed (lifecycle.yaml: overrideRoles)
+            **({"bypassed": decision["bypassed"]} if decision.get("bypassed") is not None else {}),
         )
         metrics().project_phase_changed(advanced["from"], advanced["to"])
         published += 1

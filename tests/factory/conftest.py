@@ -172,14 +172,18 @@ class Factory:
         seen = [(r["type"], r.get("taskId"), r["action"]) for r in self.audit(pid)]
         raise AssertionError(f"not reached after {max_steps} clock steps; audit: {seen[-25:]}")
 
-    def approve_all(self, pid: str, until, timeout: float = 120.0, response: str = "Approve"):
-        """Approve every human task until ``until(state)`` is truthy; returns that state."""
+    def approve_all(self, pid: str, until, timeout: float = 120.0, response: str = "Approve",
+                    leave: tuple[str, ...] = ()):
+        """Approve every human task (except the graph tasks in ``leave``) until
+        ``until(state)`` is truthy; returns that state."""
 
         def step():
             state = self.project(pid)
             if until(state):
                 return state
             for task in state["humanTasks"]:
+                if task.get("graphTaskId") in leave:
+                    continue
                 self.post(f"/api/projects/{pid}/human-tasks/{task['taskId']}",
                           {"response": response})
             return None

@@ -1,0 +1,134 @@
+"""Fault tests of the factory (issue 4), people side: checkpoints nobody answers (their
+fallbackAction, on the virtual clock), an escalation nobody answers, and a phase rule that is
+not met (Mark Phase Complete without / with an override role)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.factory.conftest import small_request
+
+TWO_HOURS = 7200
+
+
+def _pending(factory, pid: str, graph_task: str):
+    def find():
+        response = factory.get(f"/api/projects/{pid}")
+        if response.status_code != 200:
+            return None
+        tasks = response.json()["humanTasks"]
+        return next((t for t in tasks if t.get("graphTaskId") == graph_task), None)
+
+    return find
+
+
+def test_unanswered_domain_model_approval_continues_after_its_ttl(factory):
+    """ApproveDomainModel (fallbackAction: continue, TTL 2 h): nothing happens before the TTL;
+    at the TTL a TimeoutWarning is audited, the checkpoint completes as TimedOut and the flow
+    goes on (Assembly starts) up to delivery."""
+    pid = factory.create(small_request("ttl-continue"))
+    task = factory.wait(_pending(factory, pid, "ApproveDomainModel"))
+    assert task["fallbackAction"] == "continue"
+    factory.quiet(pid)
+    factory.host.advance(timedelta(seconds=TWO_HOURS - 5))
+    factory.quiet(pid)
+    assert _pending(factory, pid, "ApproveDomainModel")(), "timed out before its TTL"
+    assert factory.project(pid)["phase"] == "Planning"
+
+    factory.host.advance(timedelta(seconds=10))
+    warning = factory.wait_audit(pid, "TimeoutWarning", taskId="ApproveDomainModel")[0]
+    assert warning["details"]["fallbackAction"] == "continue"
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", "ApproveDomainModel")
+                 == "Completed")
+    node = factory.node(pid, "project-bootstrap", "ApproveDomainModel")
+    assert node["outputs"]["response"] == "TimedOut", node["outputs"]
+    assert not _pending(factory, pid, "ApproveDomainModel")()
+    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    assert state["status"] == "Completed", state["status"]
+
+
+def test_unanswered_production_approval_aborts_the_flow_and_fails_the_project(factory):
+    """ApproveProductionDeployment (fallbackAction: abort): at its TTL the
+    infrastructure-provisioning flow fails (OrchestrationFailed), the task after the
+    checkpoint never runs, and the project is Failed (not delivered)."""
+    target = "ApproveProductionDeployment"
+    pid = factory.create(small_request("ttl-abort"))
+    factory.approve_all(pid, lambda s: _pending(factory, pid, target)(), leave=(target,))
+    factory.quiet(pid)
+    assert factory.project(pid)["phase"] == "Deployment"
+    factory.host.advance(timedelta(seconds=TWO_HOURS + 1))
+    state = factory.wait(
+        lambda: (s := factory.project(pid))["status"] == "Failed" and s, timeout=30
+    )
+    assert state["locked"] is False and state["phase"] == "Deployment"
+    warning = factory.audit(pid, "TimeoutWarning", taskId=target)
+    assert warning and warning[0]["details"]["fallbackAction"] == "abort"
+    infra = next(g for g in state["graphs"] if g["name"] == "infrastructure-provisioning")
+    assert infra["status"] == "Failed"
+    nodes = {n["taskId"]: n["status"] for n in infra["nodes"]}
+    assert nodes[target] == "Failed" and nodes["ValidateDeployedResources"] == "Pending", nodes
+    failed = factory.events(pid, "OrchestrationFailed")
+    assert [e["payload"]["flow"] for e in failed] == ["infrastructure-provisioning"]
+    assert target in failed[0]["payload"]["reason"]
+    assert not factory.events(pid, "ProjectDeliveryComplete")
+
+
+def test_unanswered_escalation_falls_back_to_abort(factory):
+    """GenerateDomainModel fails permanently (Fatal, no fallback agent): the runner escalates
+    (ManualInterventionRequired with Retry / Skip / Abort for an Admin). Nobody answers: at the
+    escalation's TTL its fallback (abort) fails the flow and the project."""
+    task = "GenerateDomainModel"
+    pid = factory.create(
+        small_request(
+            "escalate-1", _fault={"taskTypes": [task], "failAttempts": 9, "permanent": True}
+        )
+    )
+    pending = factory.wait(_pending(factory, pid, task))
+    assert pending["kind"] == "ManualInterventionRequired", pending
+    assert pending["requiredRole"] == "Admin" and pending["fallbackAction"] == "abort"
+    assert pending["options"] == ["Retry", "Skip", "Abort"]
+    manual = factory.wait(lambda: factory.events(pid, "ManualInterventionRequired"))
+    assert manual[0]["payload"]["taskId"] == task
+    failure = factory.audit(pid, "AgentTaskFailed", taskId=task)
+    assert [r["details"]["decision"]["action"] for r in failure] == ["Escalate"]
+    factory.quiet(pid)
+
+    factory.host.advance(timedelta(seconds=TWO_HOURS + 1))
+    state = factory.wait(
+        lambda: (s := factory.project(pid))["status"] == "Failed" and s, timeout=30
+    )
+    assert factory.audit(pid, "TimeoutWarning", taskId=task)
+    boot = next(g for g in state["graphs"] if g["name"] == "project-bootstrap")
+    assert boot["status"] == "Failed"
+    assert not factory.audit(pid, "AgentTaskScheduled", taskId="PlanMicroservices")
+    failed = factory.events(pid, "OrchestrationFailed")
+    assert [e["payload"]["flow"] for e in failed] == ["project-bootstrap"]
+    assert state["phase"] == "Planning" and not state["locked"]
+
+
+def test_phase_rule_not_met_blocks_advance_unless_an_override_role_forces_it(factory):
+    """In Planning the rule needs project-bootstrap completed; while its checkpoint waits the
+    phase stays. Mark Phase Complete by an Architect (not an override role) → 403, nothing
+    changed; by an Admin → advanced, with the bypassed requirement listed and audited."""
+    pid = factory.create(small_request("override-1"))
+    factory.wait(_pending(factory, pid, "ApproveDomainModel"))
+    factory.quiet(pid)
+    assert factory.project(pid)["phase"] == "Planning"
+
+    path = f"/api/projects/{pid}/actions/mark-phase-complete"
+    refused = factory.post(path, {}, user="ana", roles=["Architect"])
+    assert refused.status_code == 403, refused.text
+    assert "Admin" in refused.json()["error"]
+    assert factory.project(pid)["phase"] == "Planning"
+    assert not factory.audit(pid, "PhaseAdvanced", phase="Assembly")
+
+    done = factory.post(path, {}, user="root", roles=["Admin"])
+    assert done.status_code == 200, done.text
+    decision = done.json()["decision"]
+    assert decision["advanced"]["from"] == "Planning" and decision["advanced"]["to"] == "Assembly"
+    assert decision["overrideRole"] == "Admin"
+    assert any("project-bootstrap" in str(b) for b in decision["bypassed"]), decision
+    assert factory.project(pid)["phase"] == "Assembly"
+    row = factory.wait_audit(pid, "PhaseAdvanced", phase="Assembly")[0]
+    assert "override:user:root:Admin" in row["details"]["triggeredBy"], row
+    assert row["details"]["bypassed"] == decision["bypassed"], row
