@@ -394,3 +394,39 @@ def test_api_data_is_escaped_not_interpreted(page, fake_api: FakeApi) -> None:
     expect(page.locator("#detail-outputs")).to_contain_text("<script>window.__xss=2</script>")
     assert page.locator("main img").count() == 0
     assert page.evaluate("window.__xss") is None
+
+
+def test_metrics_dashboard_shows_the_apps_metrics(page) -> None:
+    from podium.observability import reset_metrics
+
+    m = reset_metrics()
+    try:
+        m.orchestration_started("project-bootstrap", tenant_id="acme")
+        m.orchestration_started("microservice-assembly", tenant_id="acme")
+        m.orchestration_finished("project-bootstrap", status="Completed")
+        m.agent_task_triggered("qa-agent", "RunTests")
+        m.agent_task_completed("qa-agent", "RunTests", 1500.0, True)
+        m.agent_task_completed("qa-agent", "RunTests", 2500.0, False)
+        m.human_task_requested("Architect")
+        m.human_task_answered("Architect", "Approve", 4000.0)
+        m.project_phase_changed(None, "Planning")
+        m.project_phase_changed(None, "Planning")
+        m.secret_resolved(3.0)
+        page.goto("/api/studio#/metrics")
+        expect(page.locator("#m-started")).to_have_text("2")
+        expect(page.locator("#m-active")).to_have_text("1")
+        expect(page.locator("#m-triggered")).to_have_text("1")
+        expect(page.locator("#m-latency")).to_have_text("2.0 s")
+        expect(page.locator("#m-human-requested")).to_have_text("1")
+        expect(page.locator("#m-human-response")).to_have_text("4.0 s")
+        expect(page.locator("#m-phase-Planning")).to_have_text("2")
+        expect(page.locator("#m-secrets")).to_have_text("1")
+        expect(page.locator('section[aria-label="Agent tasks"]')).to_contain_text("qa-agent50%")
+        assert page.get_attribute("#m-raw", "href") == "../metrics"
+        expect(page.locator('[data-nav="metrics"]')).to_have_attribute("aria-current", "page")
+        shot(page, "metrics")
+        # live: a new orchestration shows up without reload
+        m.orchestration_started("security-hardening", tenant_id="acme")
+        expect(page.locator("#m-started")).to_have_text("3")
+    finally:
+        reset_metrics()

@@ -47,7 +47,20 @@ function query(params) {
   return s ? `?${s}` : "";
 }
 
+async function text(path) {
+  let response;
+  try {
+    response = await fetch(apiBase() + path, { headers: { Accept: "text/plain" }, cache: "no-store" });
+  } catch (err) {
+    throw new ApiError(0, `cannot reach the Podium API (${err.message})`, null);
+  }
+  const body = await response.text();
+  if (!response.ok) throw new ApiError(response.status, body || response.statusText, null);
+  return body;
+}
+
 export const api = {
+  metricsText: () => text("metrics"),
   me: () => request("GET", "me"),
   projects: (filters) => request("GET", `projects${query(filters)}`),
   project: (id) => request("GET", `projects/${encodeURIComponent(id)}`),

@@ -5,6 +5,7 @@
 
 import { api } from "./api.js";
 import { esc } from "./util.js";
+import * as metrics from "./views/metrics.js";
 import * as projects from "./views/projects.js";
 import * as project from "./views/project.js";
 import * as tree from "./views/tree.js";
@@ -56,9 +57,12 @@ function route() {
   const m = hash.match(/^\/projects\/([^/?]+)/);
   if (m) { view = project; arg = decodeURIComponent(m[1]); } else if (hash.startsWith("/tree")) {
     view = tree; ms = 3000;
+  } else if (hash.startsWith("/metrics")) {
+    view = metrics; ms = 5000;
   } else { view = projects; ms = 3000; }
+  const section = view === tree ? "tree" : view === metrics ? "metrics" : "projects";
   document.querySelectorAll("[data-nav]").forEach((a) => {
-    const active = (a.dataset.nav === "tree" && view === tree) || (a.dataset.nav === "projects" && view !== tree);
+    const active = a.dataset.nav === section;
     if (active) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
   current = view.mount(main, ctx, arg);
