@@ -107,6 +107,6 @@ def audit(
         "taskId": details.pop("taskId", None),
         "agentId": details.pop("agentId", None),
         "flow": ids.get("flow"),
-        "details": details,
+        "details": {"flowInstanceId": ids.get("flowInstanceId"), **details},
     }
     adapters().audit.append(record)

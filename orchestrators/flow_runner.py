@@ -42,7 +42,7 @@ def flow_runner(context: df.DurableOrchestrationContext):
             defaults=built.get("defaults") or {},
         )
         yield context.call_entity(coord, "init", _init_input(context, run))
-        yield context.call_entity(
+        started = yield context.call_entity(
             coord,
             "flow_started",
             {
@@ -53,6 +53,19 @@ def flow_runner(context: df.DurableOrchestrationContext):
                 "at": now_iso(context),
             },
         )
+        if started.get("advanced") or started.get("error"):
+            # The first flow moves a new project out of Initialization (or was refused).
+            yield context.call_activity(
+                "apply_coordinator_decision",
+                {
+                    **_identity(context, run),
+                    "decision": started,
+                    "events": [],
+                    "at": now_iso(context),
+                },
+            )
+            if started.get("error"):
+                return {"status": "Refused", "reason": started["error"]}
     graph = ExecutionGraph.from_dict(run["graph"], check_phases=False)
     limits = SchedulingLimits.model_validate(run.get("limits") or {})
     pending: dict[str, Any] = {}  # taskId -> Durable task
