@@ -112,3 +112,126 @@ class AgentHost:
         if self._thread is not None:
             self._thread.join(timeout)
         self.transport.close()
+
+
+class ServiceBusAgentTransport:
+    """The agents' Transport on Azure Service Bus: one receiver per hosted agent on its
+    subscription of the agent-tasks topic, answers sent to the agent-results queue.
+
+    Connection: ``SERVICEBUS_CONNECTION`` (a connection string) or
+    ``SERVICEBUS_CONNECTION__fullyQualifiedNamespace`` with DefaultAzureCredential (managed
+    identity), the same settings the Functions app's triggers use.
+    """
+
+    def __init__(
+        self,
+        agent_ids: Iterable[str],
+        *,
+        connection: str | None = None,
+        namespace: str | None = None,
+        wait: float = 1.0,
+    ) -> None:
+        from azure.servicebus import ServiceBusClient
+
+        if connection:
+            self.client = ServiceBusClient.from_connection_string(connection)
+        elif namespace:
+            from azure.identity import DefaultAzureCredential
+
+            self.client = ServiceBusClient(namespace, DefaultAzureCredential())
+        else:
+            raise ValueError(
+                "set SERVICEBUS_CONNECTION or SERVICEBUS_CONNECTION__fullyQualifiedNamespace"
+            )
+        self.receivers = [
+            self.client.get_subscription_receiver(topology.AGENT_TASKS_TOPIC, a) for a in agent_ids
+        ]
+        self.sender = self.client.get_queue_sender(topology.AGENT_RESULTS_QUEUE)
+        self.wait = wait
+
+    def receive(self, max_messages: int, timeout: float) -> list[InboundMessage]:
+        out: list[InboundMessage] = []
+        per_receiver = max(timeout / max(len(self.receivers), 1), 0.05)
+        for receiver in self.receivers:
+            if len(out) >= max_messages:
+                break
+            for msg in receiver.receive_messages(
+                max_message_count=max_messages - len(out),
+                max_wait_time=min(per_receiver, self.wait),
+            ):
+                raw = b"".join(msg.body) if not isinstance(msg.body, bytes) else msg.body
+                try:
+                    body: Any = json.loads(raw)
+                except ValueError:
+                    body = raw.decode("utf-8", "replace")
+                props = {
+                    (k.decode() if isinstance(k, bytes) else k): (
+                        v.decode() if isinstance(v, bytes) else v
+                    )
+                    for k, v in (msg.application_properties or {}).items()
+                }
+                out.append(InboundMessage(body, props, (receiver, msg)))
+        return out
+
+    def complete(self, message: InboundMessage) -> None:
+        receiver, msg = message.handle
+        receiver.complete_message(msg)
+
+    def dead_letter(self, message: InboundMessage, reason: str) -> None:
+        receiver, msg = message.handle
+        receiver.dead_letter_message(
+            msg, reason=reason.split(":", 1)[0][:120], error_description=reason[:1000]
+        )
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        from azure.servicebus import ServiceBusMessage
+
+        self.sender.send_messages(
+            ServiceBusMessage(
+                json.dumps(envelope),
+                message_id=envelope.get("eventId"),
+                correlation_id=envelope.get("traceId"),
+                content_type="application/json",
+                application_properties={
+                    topology.PROP_TENANT_ID: envelope.get("tenantId", ""),
+                    topology.PROP_PROJECT_ID: envelope.get("projectId", ""),
+                    topology.PROP_EVENT_TYPE: envelope.get("eventType", ""),
+                    topology.PROP_AGENT_ID: envelope.get("source", ""),
+                },
+            )
+        )
+
+    def close(self) -> None:
+        for receiver in self.receivers:
+            receiver.close()
+        self.sender.close()
+        self.client.close()
+
+
+def servicebus_transport(agent_ids: list[str]) -> ServiceBusAgentTransport:
+    """``python -m podium.agents --transport podium.runtime.agent_host:servicebus_transport``"""
+    import os
+
+    return ServiceBusAgentTransport(
+        agent_ids,
+        connection=os.environ.get(topology.SERVICEBUS_CONNECTION_SETTING),
+        namespace=os.environ.get(
+            f"{topology.SERVICEBUS_CONNECTION_SETTING}__fullyQualifiedNamespace"
+        ),
+    )
+
+
+def broker_transport(agent_ids: list[str]) -> BrokerAgentTransport:
+    """``python -m podium.agents --transport podium.runtime.agent_host:broker_transport``:
+    agents in their own process against a running ``podium host`` (its broker file in
+    ``PODIUM_DATA_DIR``, default ``.podium``)."""
+    import os
+    from pathlib import Path
+
+    from podium.localhost.broker import Broker, podium_topology
+
+    data_dir = Path(os.environ.get("PODIUM_DATA_DIR", ".podium"))
+    hub = os.environ.get("PODIUM_HUB_NAME", "PodiumHub")
+    broker = Broker(data_dir / f"{hub}-servicebus.sqlite")
+    broker.apply_topology(podium_topology())
+    return BrokerAgentTransport(broker, agent_ids, poll=0.2)
