@@ -31,6 +31,7 @@ from podium.agents import messages
 from podium.agents.context import AgentContext, AgentResult, PermanentFailure, TransientFailure
 from podium.agents.faults import FAULT_KEY, FaultSpec, InvalidFaultSpec, parse_fault
 from podium.agents.memo import ProcessedMemo
+from podium.agents.telemetry import task_scope
 
 HandlerReturn = AgentResult | dict[str, Any] | None
 Handler = Callable[[messages.AgentTask, AgentContext], HandlerReturn | Awaitable[HandlerReturn]]
@@ -107,7 +108,8 @@ class AgentWorker:
             return injected
         started = time.perf_counter()
         try:
-            result: HandlerReturn | BaseException = _call_sync(prepared)
+            with task_scope(prepared.task):
+                result: HandlerReturn | BaseException = _call_sync(prepared)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             result = exc
         return self._answer(prepared, send, result, started)
@@ -124,7 +126,8 @@ class AgentWorker:
             return injected
         started = time.perf_counter()
         try:
-            result: HandlerReturn | BaseException = await _call_async(prepared)
+            with task_scope(prepared.task):
+                result: HandlerReturn | BaseException = await _call_async(prepared)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
             result = exc
         return self._answer(prepared, send, result, started)

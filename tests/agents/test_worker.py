@@ -318,3 +318,19 @@ def test_a_shared_memo_does_not_confuse_a_fallback_agent(tmp_path) -> None:
                                  agent_id=worker.agent_id, workspace=str(tmp_path)), sent.append)
     assert [m["eventType"] for m in sent if m["eventType"] != "AgentTaskAcknowledged"] == [
         "AgentTaskFailed", "AgentTaskCompleted"]
+
+
+def test_handler_logs_carry_the_tasks_correlation_fields(tmp_path) -> None:
+    from podium.observability.logging import current_context
+
+    seen: dict[str, Any] = {}
+    worker = AgentWorker("echo-agent")
+    worker.add_handler("Echo", lambda t, c: seen.update(current_context()) or {})
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    envelope = task(tmp_path)
+    envelope["traceId"] = trace
+    assert worker.process(envelope, [].append).status == "completed"
+    assert {k: seen[k] for k in ("traceId", "tenantId", "projectId", "taskId", "agentId")} == {
+        "traceId": trace, "tenantId": "tenant-a", "projectId": "proj-1", "taskId": "t1",
+        "agentId": "echo-agent"}
+    assert current_context() == {}
