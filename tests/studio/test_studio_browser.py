@@ -7,10 +7,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect
 
 from tests.studio.conftest import shot
 from tests.studio.fake_api import FakeApi
+
+expect = pytest.importorskip("playwright.sync_api", reason="Python playwright not installed").expect
 
 pytestmark = pytest.mark.browser
 

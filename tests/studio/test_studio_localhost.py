@@ -11,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import expect
 
 from tests.studio.conftest import shot
 from tests.studio.realhost import RealApp, real_app
+
+expect = pytest.importorskip("playwright.sync_api", reason="Python playwright not installed").expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
