@@ -7,7 +7,12 @@
    that answers at once. What remains is the factory's own time (routing, graph runs, entity
    calls, persistence, events, approvals); per task it should stay flat as the project grows.
 
-Usage: python bench/factory.py [--sizes 3 30 100] [--skip-example]
+3. One flow run of a synthetic ExecutionGraph of 10, 100 and 1,000 tasks (layers of 10 tasks,
+   each depending on the whole previous layer), no-op agents: the generic flow runner's cost
+   per task as the graph grows (sub-orchestration per task, continue-as-new every 100
+   completions, so history per execution stays bounded).
+
+Usage: python bench/factory.py [--sizes 3 30 100] [--graph-sizes 10 100 1000] [--skip-example]
 Prints one line per run; figures vary with the machine's load.
 """
 
@@ -84,9 +89,56 @@ def run_project(request: dict[str, Any], workers: dict[str, AgentWorker],
         host.stop()
 
 
+def synthetic_flow(n_tasks: int, width: int = 10):
+    """A flow definition: layers of ``width`` NoopWork tasks, each on the previous layer."""
+    from podium.domain.flows import FlowDefinition
+
+    tasks = []
+    for i in range(n_tasks):
+        layer = i // width
+        deps = [f"t{j}" for j in range((layer - 1) * width, layer * width)] if layer else []
+        tasks.append({"taskId": f"t{i}", "type": "NoopWork", "agentId": "developer-agent",
+                      "dependsOn": deps})
+    return FlowDefinition.model_validate({"name": f"bench-graph-{n_tasks}", "phase": "Planning",
+                                          "tasks": tasks})
+
+
+def run_graph(n_tasks: int) -> dict[str, Any]:
+    """Run one flow of ``n_tasks`` through flow_runner directly (no project request)."""
+    from podium.domain.flows import default_catalog
+
+    flow = synthetic_flow(n_tasks)
+    default_catalog().flows[flow.name] = flow
+    data_dir = Path(tempfile.mkdtemp(prefix="podium-bench-graph-")) / "data"
+    os.environ["PODIUM_DATA_DIR"] = str(data_dir)
+    os.environ["PODIUM_MAX_CONCURRENT_TASKS"] = "10"
+    host = LocalHost(REPO, port=None, data_dir=data_dir, poll_seconds=0.1).start()
+    worker = AgentWorker("developer-agent")
+    worker.add_handler("NoopWork", lambda task, ctx: {"noop": True})
+    agents = AgentHost(host.broker, {"developer-agent": worker}, concurrency=8).start()
+    try:
+        started = time.perf_counter()
+        instance = f"bench-{n_tasks}:{flow.name}"
+        host.start_orchestration("flow_runner", {
+            "flow": flow.name, "tenantId": "bench", "projectId": f"bench-{n_tasks}",
+            "traceId": "0" * 31 + "1", "params": {}}, instance)
+        while True:
+            status = host.status(instance)
+            if status is not None and status.runtime_status.is_terminal:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+        return {"status": status.runtime_status.value, "seconds": elapsed,
+                "output": status.output}
+    finally:
+        agents.stop()
+        host.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[3, 30, 100])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[3, 30, 100])
+    parser.add_argument("--graph-sizes", type=int, nargs="*", default=[10, 100, 1000])
     parser.add_argument("--skip-example", action="store_true")
     args = parser.parse_args()
     if not args.skip_example:
@@ -100,6 +152,10 @@ def main() -> None:
         print(f"{n:>4} microservices (no-op agents): {r['status']} in {r['seconds']:.2f} s, "
               f"{r['flows']} flows, {r['tasks']} tasks, overhead {per_task:.1f} ms/task",
               flush=True)
+    for n in args.graph_sizes:
+        r = run_graph(n)
+        print(f"{n:>5}-task graph, one flow (no-op agents): {r['status']} in "
+              f"{r['seconds']:.2f} s, {r['seconds'] / n * 1000:.1f} ms/task", flush=True)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from podium.domain import (
 )
 from podium.domain.routing import external_event_name
 
-THROTTLE_POLL_SEC = (1, 2, 5, 10, 15)
+THROTTLE_POLL_SEC = (0.2, 0.5, 1, 2, 5)  # a freed slot is found within this delay
 
 
 @bp.orchestration_trigger(context_name="context", orchestration="agent_task")
