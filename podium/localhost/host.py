@@ -1,7 +1,8 @@
 """``LocalHost``: runs a Functions app (``function_app.app``) with no Azure and no .NET host.
 
 It composes the parts: settings (``settings.py``), the app's function index (indexed once),
-the durable engine on its SQLite store (``<data_dir>/<hubName>.sqlite``), the embedded Service
+the durable engine on its task hub store (``PODIUM_DURABLE_STORE``: SQLite
+``<data_dir>/<hubName>.sqlite`` by default, or Azure Storage / Azurite), the embedded Service
 Bus broker (``<data_dir>/<hubName>-servicebus.sqlite``), Service Bus and timer trigger runners,
 and one ASGI app (HTTP triggers + Durable HTTP API) served by uvicorn on ``port`` — or, with
 ``port=None``, reachable in-process only (tests): the SDK client's calls are then routed to the
@@ -46,6 +47,7 @@ from podium.localhost.broker.topology import (
 )
 from podium.localhost.clock import SystemClock
 from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.engine.store import DurableStore
 from podium.localhost.functions import FunctionIndex
 from podium.localhost.http_api import DurableHttpApi
 from podium.localhost.http_triggers import HttpTriggers, RouteError
@@ -57,6 +59,7 @@ from podium.localhost.servicebus_triggers import (
     trigger_path,
 )
 from podium.localhost.settings import (
+    DATA_DIR_SETTING,
     HostSettings,
     export_values,
     load_settings,
@@ -78,6 +81,11 @@ _app_modules: dict[str, list[str]] = {}  # app dir -> module names its last impo
 
 class HostStartError(RuntimeError):
     """The host could not start (bad settings, app import failure, port in use ...)."""
+
+
+class StoreUnavailable(HostStartError):
+    """The task hub's storage could not be reached or refused us (a runtime failure, not a
+    usage error: the same command may work once the storage is up)."""
 
 
 def import_app(app_dir: Path) -> Any:
@@ -124,6 +132,52 @@ def import_app(app_dir: Path) -> Any:
 
 
 TOPOLOGY_FILE = "servicebus-topology.json"
+DURABLE_STORE_SETTING = "PODIUM_DURABLE_STORE"
+STORAGE_SETTING = "AzureWebJobsStorage"
+
+
+def durable_store_kinds() -> tuple[str, ...]:
+    """The values ``PODIUM_DURABLE_STORE`` accepts, from the app's settings model (one list)."""
+    from typing import get_args
+
+    from podium.settings import Settings
+
+    return tuple(get_args(Settings.model_fields["durable_store"].annotation))
+
+
+def open_durable_store(settings: HostSettings) -> DurableStore:
+    """The task hub store ``PODIUM_DURABLE_STORE`` selects: ``sqlite`` (default,
+    ``<data_dir>/<hub>.sqlite``) or ``azure-storage`` (tables + blobs of the account in
+    ``AzureWebJobsStorage``, e.g. ``UseDevelopmentStorage=true`` for Azurite). Errors name the
+    setting, never its value (a connection string holds the account key)."""
+    kind = (settings.get(DURABLE_STORE_SETTING) or "").strip() or "sqlite"
+    kinds = durable_store_kinds()
+    if kind not in kinds:
+        raise HostStartError(f"{DURABLE_STORE_SETTING}: expected one of {', '.join(kinds)}, "
+                             f"got {kind!r}")
+    if kind == "sqlite":
+        return SqliteStore(settings.data_dir / f"{settings.hub_name}.sqlite")
+    connection = (settings.get(STORAGE_SETTING) or "").strip()
+    if not connection:
+        raise HostStartError(f"{DURABLE_STORE_SETTING}=azure-storage needs {STORAGE_SETTING} "
+                             "(a storage connection string, or UseDevelopmentStorage=true for "
+                             "Azurite on its default ports)")
+    from azure.core.exceptions import AzureError
+
+    from podium.adapters.durable_azure_storage import AzureStorageDurableStore
+
+    try:
+        return AzureStorageDurableStore(connection, settings.hub_name)
+    except ValueError as exc:  # malformed connection string
+        raise HostStartError(f"{STORAGE_SETTING}: not a usable storage connection string "
+                             f"({type(exc).__name__})") from None
+    except AzureError as exc:
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        status = getattr(exc, "status_code", None)
+        what = f"HTTP {status} {reason}" if status else "storage unreachable"
+        raise StoreUnavailable(
+            f"{STORAGE_SETTING}: cannot open task hub {settings.hub_name!r} in Azure Storage "
+            f"({what}); is Azurite running (npx azurite) or the account reachable?") from None
 
 
 def load_topology(app_dir: Path) -> Topology:
@@ -208,6 +262,7 @@ class LocalHost:
         self.clock = clock or SystemClock()
         self.poll_seconds = poll_seconds
         self.settings = load_settings(self.app_dir, data_dir=data_dir)
+        self._explicit_data_dir = data_dir is not None
         self.topology = topology if topology is not None else load_topology(self.app_dir)
         self.rpc_token = secrets.token_urlsafe(18)
         self.base_url = ""
@@ -251,19 +306,31 @@ class LocalHost:
 
     def _start(self) -> None:
         s = self.settings
-        self._exported = export_values(s)
+        self._exported = {}
+        if self._explicit_data_dir and DATA_DIR_SETTING not in os.environ:
+            # the app's own settings (podium.settings) must see the directory the host uses
+            os.environ[DATA_DIR_SETTING] = str(s.data_dir)
+            self._exported[DATA_DIR_SETTING] = str(s.data_dir)
+        self._exported.update(export_values(s))
         s.data_dir.mkdir(parents=True, exist_ok=True)
         app = import_app(self.app_dir)
         self.index = FunctionIndex.from_app(app)
         self.functions = self.index.all()
         self._invoker = Invoker(s.thread_count, str(self.app_dir), self._send_output)
-        store = SqliteStore(s.data_dir / f"{s.hub_name}.sqlite")
-        self.engine = Engine(self.index, store, self.clock, EngineOptions(
-            task_hub=s.hub_name,
-            max_concurrent_activities=s.max_concurrent_activities,
-            max_concurrent_orchestrations=s.max_concurrent_orchestrators,
-            thread_count=s.thread_count,
-        ))
+        store = open_durable_store(s)
+        try:
+            self.engine = Engine(self.index, store, self.clock, EngineOptions(
+                task_hub=s.hub_name,
+                max_concurrent_activities=s.max_concurrent_activities,
+                max_concurrent_orchestrations=s.max_concurrent_orchestrators,
+                thread_count=s.thread_count,
+                worker_processes=s.worker_process_count,
+                # worker processes (FUNCTIONS_WORKER_PROCESS_COUNT > 1) import the app by path
+                app_path=f"{self.app_dir}/function_app.py:app",
+            ))
+        except BaseException:
+            store.close()  # release the store (its lock) for the next attempt
+            raise
         self.broker = Broker(s.data_dir / f"{s.hub_name}-servicebus.sqlite", self.clock)
         self.broker.apply_topology(self.topology)
         for path in ensure_trigger_entities(self.broker, self.functions, s):
