@@ -19,7 +19,6 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from podium.agents.llm import LLMClient
 from podium.agents.registry import builtin_workers
 from podium.agents.transport import JsonLinesTransport, Transport, run_workers
 
@@ -53,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
-    workers = builtin_workers(llm=LLMClient.from_env(), memo_path=args.memo)
+    workers = builtin_workers(memo_path=args.memo)  # a model only if PODIUM_LLM_BASE_URL is set
     if args.agents != "all":
         wanted = [a.strip() for a in args.agents.split(",") if a.strip()]
         unknown = sorted(set(wanted) - set(workers))

@@ -13,13 +13,16 @@ from podium.agents.memo import ProcessedMemo
 from podium.agents.worker import AgentWorker
 from podium.topology import AGENT_IDS
 
+FROM_ENV = "from-env"
 
-def builtin_workers(*, llm: Any = None, memo_path: str | Path | None = None
+
+def builtin_workers(*, llm: Any = FROM_ENV, memo_path: str | Path | None = None
                     ) -> dict[str, AgentWorker]:
     """agent id -> worker with every built-in handler registered.
 
-    ``llm``: an ``LLMClient`` for the planning agents (default: none; pass
-    ``LLMClient.from_env()`` to honour PODIUM_LLM_BASE_URL). ``memo_path``: a SQLite file that
+    ``llm``: the ``LLMClient`` of the planning agents. By default it is built from the
+    environment (``LLMClient.from_env()``): a model is used only when PODIUM_LLM_BASE_URL is set.
+    Pass None to never use one. ``memo_path``: a SQLite file that
     remembers answered tasks across restarts (one table shared by all agents; keys include
     the task id, so agents never collide).
     """
@@ -33,6 +36,10 @@ def builtin_workers(*, llm: Any = None, memo_path: str | Path | None = None
         security,
     )
 
+    if llm == FROM_ENV:
+        from podium.agents.llm import LLMClient
+
+        llm = LLMClient.from_env()
     memo = ProcessedMemo(sqlite_path=memo_path) if memo_path else None
     workers = {
         agent_id: AgentWorker(agent_id, llm=llm, memo=memo or ProcessedMemo())

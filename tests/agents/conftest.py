@@ -46,6 +46,12 @@ def workspace(tmp_path: Path) -> Path:
     return ws
 
 
+@pytest.fixture(autouse=True)
+def no_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The agents' tests are deterministic: no model, whatever the developer's shell says."""
+    monkeypatch.delenv("PODIUM_LLM_BASE_URL", raising=False)
+
+
 @pytest.fixture
 def workers() -> dict[str, AgentWorker]:
     return builtin_workers()

@@ -112,3 +112,11 @@ def test_a_failing_model_falls_back_to_deterministic_text(model_url, workspace) 
     plan = json.loads((workspace / "plan/microservices.json").read_text())
     assert plan["rationaleSource"] == "deterministic (llm failed)"
     assert plan["rationale"].startswith("catalog owns Category, Product")
+
+
+def test_builtin_workers_use_a_model_only_when_configured(model_url, monkeypatch) -> None:
+    monkeypatch.delenv("PODIUM_LLM_BASE_URL", raising=False)
+    assert builtin_workers()["planner-agent"].llm is None
+    monkeypatch.setenv("PODIUM_LLM_BASE_URL", model_url)
+    assert isinstance(builtin_workers()["vision-architect-agent"].llm, LLMClient)
+    assert builtin_workers(llm=None)["planner-agent"].llm is None
