@@ -17,7 +17,7 @@ import logging
 import queue
 import sys
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol, runtime_checkable
@@ -171,9 +171,16 @@ def _agent_of(message: InboundMessage) -> str | None:
     return None
 
 
+OnOutcome = Callable[[InboundMessage, ProcessOutcome], None]
+
+
 def handle_message(workers: Mapping[str, AgentWorker], transport: Transport,
-                   message: InboundMessage) -> ProcessOutcome | None:
-    """Route one message to its worker, answer it, settle it. Never raises on bad input."""
+                   message: InboundMessage, on_outcome: OnOutcome | None = None
+                   ) -> ProcessOutcome | None:
+    """Route one message to its worker, answer it, settle it. Never raises on bad input.
+
+    ``on_outcome`` sees every processed message (e.g. a benchmark summing ``handler_ms``).
+    """
     agent_id = _agent_of(message)
     worker = workers.get(agent_id or "")
     if worker is None:
@@ -188,6 +195,8 @@ def handle_message(workers: Mapping[str, AgentWorker], transport: Transport,
         transport.dead_letter(message, outcome.error or "rejected")
     else:
         transport.complete(message)
+    if on_outcome is not None:
+        on_outcome(message, outcome)
     return outcome
 
 
@@ -200,7 +209,8 @@ def _settled(future: Future[ProcessOutcome | None]) -> None:
 
 def run_workers(workers: Mapping[str, AgentWorker], transport: Transport,
                 stop: threading.Event, *, concurrency: int = 4, poll_timeout: float = 0.5,
-                stop_when_closed: threading.Event | None = None) -> int:
+                stop_when_closed: threading.Event | None = None,
+                on_outcome: OnOutcome | None = None) -> int:
     """Receive and process tasks until ``stop`` is set; then drain in-flight work.
 
     Returns how many messages were handled. Graceful shutdown means: stop receiving, let
@@ -225,7 +235,7 @@ def run_workers(workers: Mapping[str, AgentWorker], transport: Transport,
                 stop.wait(poll_timeout)
                 continue
             for message in batch:
-                future = pool.submit(handle_message, workers, transport, message)
+                future = pool.submit(handle_message, workers, transport, message, on_outcome)
                 future.add_done_callback(_settled)
                 future.add_done_callback(lambda _f: finished.set())
                 in_flight.add(future)
@@ -244,13 +254,15 @@ class AgentHost:
     """
 
     def __init__(self, workers: Mapping[str, AgentWorker], transport: Transport, *,
-                 concurrency: int = 4, poll_timeout: float = 0.2) -> None:
+                 concurrency: int = 4, poll_timeout: float = 0.2,
+                 on_outcome: OnOutcome | None = None) -> None:
         self.workers = workers
         self.transport = transport
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=run_workers, args=(workers, transport, self._stop),
-            kwargs={"concurrency": concurrency, "poll_timeout": poll_timeout},
+            kwargs={"concurrency": concurrency, "poll_timeout": poll_timeout,
+                    "on_outcome": on_outcome},
             name="podium-agent-host", daemon=True)
 
     def start(self) -> AgentHost:

@@ -243,6 +243,8 @@ class AgentWorker:
     def _send_final(self, prepared: _Prepared, send: Send, sent: list[dict[str, Any]],
                     answer: dict[str, Any], status: Status, elapsed: float) -> ProcessOutcome:
         key = self._memo_key(prepared.task)
+        # time spent inside the agent, so orchestration overhead = elapsed - sum(durationMs)
+        answer["payload"]["durationMs"] = round(elapsed, 3)
         try:
             send(answer)
             sent = [*sent, answer]

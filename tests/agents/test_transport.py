@@ -54,8 +54,10 @@ def test_run_loop_answers_every_task_and_drains_on_stop(tmp_path) -> None:
     transport = MemoryTransport()
     workers = {"echo-agent": echo_worker(delay=0.05)}
     stop = threading.Event()
+    agent_ms: list[float] = []
     loop = threading.Thread(target=run_workers, args=(workers, transport, stop),
-                            kwargs={"concurrency": 3, "poll_timeout": 0.05})
+                            kwargs={"concurrency": 3, "poll_timeout": 0.05,
+                                    "on_outcome": lambda m, o: agent_ms.append(o.handler_ms)})
     loop.start()
     for n in range(10):
         transport.put_task(echo_task(tmp_path, n))
@@ -68,6 +70,10 @@ def test_run_loop_answers_every_task_and_drains_on_stop(tmp_path) -> None:
                   if m["eventType"] == "AgentTaskCompleted")
     assert done == list(range(10))
     assert len(transport.completed) == 10 and transport.dead_lettered == []
+    assert len(agent_ms) == 10 and all(ms >= 50 for ms in agent_ms)
+    durations = [m["payload"]["durationMs"] for m in transport.results
+                 if m["eventType"] == "AgentTaskCompleted"]
+    assert all(d >= 50 for d in durations)
 
 
 def test_stop_lets_running_tasks_finish(tmp_path) -> None:
