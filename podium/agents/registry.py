@@ -24,7 +24,7 @@ def builtin_workers(*, llm: Any = FROM_ENV, memo_path: str | Path | None = None
     environment (``LLMClient.from_env()``): a model is used only when PODIUM_LLM_BASE_URL is set.
     Pass None to never use one. ``memo_path``: a SQLite file that
     remembers answered tasks across restarts (one table shared by all agents; keys include
-    the task id, so agents never collide).
+    the agent id, so a fallback agent given the same task still runs it).
     """
     from podium.agents.builtin import (
         cleanup,
