@@ -10,12 +10,17 @@ blob is deleted. On open, journal blobs left by a crash are re-applied in order 
 else runs: a ``kill -9`` at any point leaves either the previous state or the whole batch.
 
 Reads hold the same lock as ``apply``, so a reader in this process never sees half a batch.
-One process owns a hub at a time (as with the SQLite store).
+One process owns a hub at a time (as with the SQLite store): the owner holds a blob lease on
+``<hub>-leases/owner`` (15 s, renewed every 5 s by a thread, released by ``close()``), as the
+Durable Functions provider leases its partitions. A second store on the same hub waits up to
+``lock_wait`` seconds (default: long enough for the lease of a killed owner to expire) and then
+raises ``StoreLocked``. A store whose lease could not be renewed refuses further writes.
 
 Layout (``<hub>`` = task hub name): tables ``<hub>Instances`` (PK ``i``, RK instance id),
 ``<hub>History`` (PK instance id, RK 10-digit index), ``<hub>Pending`` (PK ``messages`` /
 ``work`` / ``timers`` / ``entity_ops``, RK 20-digit id, ``owner`` = instance or entity id),
-``<hub>Entities`` (PK ``e``, RK entity id); blob container ``<hub>-journal``. Keys are escaped
+``<hub>Entities`` (PK ``e``, RK entity id); blob containers ``<hub>-journal`` and
+``<hub>-leases``. Keys are escaped
 (``%XX``) for the characters Table Storage refuses in keys. Values larger than a property holds
 are split in ``body0..bodyN``.
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import logging
 import os
 import threading
 import time
@@ -45,7 +51,18 @@ from podium.localhost.engine.model import (
     WorkItem,
     WriteBatch,
 )
-from podium.localhost.engine.store import DurableStore, decode_token, encode_token, parse_ts, ts
+from podium.localhost.engine.store import (
+    DurableStore,
+    StoreLocked,
+    decode_token,
+    encode_token,
+    parse_ts,
+    ts,
+)
+
+log = logging.getLogger("podium.adapters.durable_azure_storage")
+LEASE_SECONDS = 15  # the shortest lease Azure Storage grants
+RENEW_EVERY = 5.0
 
 CHUNK = 30_000
 PENDING_KINDS = ("messages", "work", "timers", "entity_ops")
@@ -146,7 +163,8 @@ def batch_from_json(text: str) -> WriteBatch:
 class AzureStorageDurableStore(DurableStore):
     """Task hub in Azure Storage tables + a blob journal; see the module docstring."""
 
-    def __init__(self, connection_string: str, hub: str = "PodiumHub") -> None:
+    def __init__(self, connection_string: str, hub: str = "PodiumHub",
+                 lock_wait: float | None = None) -> None:
         from azure.data.tables import TableServiceClient
         from azure.storage.blob import BlobServiceClient
 
@@ -154,18 +172,71 @@ class AzureStorageDurableStore(DurableStore):
             raise ValueError(f"task hub name {hub!r} must be alphanumeric, starting with a letter")
         self.hub = hub
         self._lock = threading.RLock()
+        self._lease: Any = None
+        self._lease_lost = False
+        self._stop_renewing = threading.Event()
+        self._renewer: threading.Thread | None = None
         self._tables_service = TableServiceClient.from_connection_string(connection_string)
         self._blobs_service = BlobServiceClient.from_connection_string(connection_string)
-        self._t: dict[str, Any] = {}
-        for name in ("Instances", "History", "Pending", "Entities"):
+        try:
+            self._acquire_ownership(LEASE_SECONDS + 3 if lock_wait is None else lock_wait)
+            self._t: dict[str, Any] = {}
+            for name in ("Instances", "History", "Pending", "Entities"):
+                with contextlib.suppress(ResourceExistsError):
+                    self._tables_service.create_table(f"{hub}{name}")
+                self._t[name] = self._tables_service.get_table_client(f"{hub}{name}")
+            self._journal = self._blobs_service.get_container_client(f"{hub.lower()}-journal")
             with contextlib.suppress(ResourceExistsError):
-                self._tables_service.create_table(f"{hub}{name}")
-            self._t[name] = self._tables_service.get_table_client(f"{hub}{name}")
-        self._journal = self._blobs_service.get_container_client(f"{hub.lower()}-journal")
+                self._journal.create_container()
+            self._seq = itertools.count()
+            self.recovered = self._replay_journal()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- ownership: one process per task hub ------------------------------------------------------
+    def _acquire_ownership(self, wait: float) -> None:
+        """Lease ``<hub>-leases/owner``; wait up to ``wait`` s for another owner's lease (a
+        killed process's lease expires within LEASE_SECONDS), then raise StoreLocked."""
+        leases = self._blobs_service.get_container_client(f"{self.hub.lower()}-leases")
         with contextlib.suppress(ResourceExistsError):
-            self._journal.create_container()
-        self._seq = itertools.count()
-        self.recovered = self._replay_journal()
+            leases.create_container()
+        blob = leases.get_blob_client("owner")
+        with contextlib.suppress(ResourceExistsError):
+            blob.upload_blob(b"", overwrite=False)
+        deadline = time.monotonic() + wait
+        waited = False
+        while True:
+            try:
+                self._lease = blob.acquire_lease(lease_duration=LEASE_SECONDS)
+                break
+            except HttpResponseError as exc:
+                if exc.status_code != 409:  # 409 LeaseAlreadyPresent: someone else owns it
+                    raise
+            if time.monotonic() >= deadline:
+                raise StoreLocked(
+                    f"another host process is using the task hub {self.hub!r} in Azure Storage "
+                    f"(it holds the lease on {leases.container_name}/owner)")
+            if not waited:
+                log.info("task hub %s is leased by another process; waiting up to %.0f s for "
+                         "the lease to be released or to expire", self.hub, wait)
+                waited = True
+            time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        self._renewer = threading.Thread(target=self._renew, name=f"lease-{self.hub}",
+                                         daemon=True)
+        self._renewer.start()
+
+    def _renew(self) -> None:
+        while not self._stop_renewing.wait(RENEW_EVERY):
+            try:
+                self._lease.renew()
+            except Exception as exc:  # noqa: BLE001 - any failure: we may no longer own it
+                if self._stop_renewing.is_set():
+                    return
+                self._lease_lost = True
+                log.error("lost the lease of task hub %s (%s): this store refuses writes; "
+                          "restart the host", self.hub, type(exc).__name__)
+                return
 
     # -- journal ------------------------------------------------------------------------------
     def _replay_journal(self) -> int:
@@ -180,6 +251,9 @@ class AzureStorageDurableStore(DurableStore):
     def apply(self, batch: WriteBatch) -> None:
         if batch.is_empty():
             return
+        if self._lease_lost:
+            raise StoreLocked(f"the lease of task hub {self.hub!r} was lost; another host "
+                              "process may own it now")
         with self._lock:
             name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}.json"
             self._journal.upload_blob(name, batch_to_json(batch).encode(), overwrite=True)
@@ -368,6 +442,14 @@ class AzureStorageDurableStore(DurableStore):
         raise ValueError(table)
 
     def close(self) -> None:
+        self._stop_renewing.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=10)
+            self._renewer = None
         with self._lock:
+            if self._lease is not None:
+                with contextlib.suppress(Exception):
+                    self._lease.release()  # a restart need not wait for the lease to expire
+                self._lease = None
             self._tables_service.close()
             self._blobs_service.close()

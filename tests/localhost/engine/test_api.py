@@ -17,7 +17,7 @@ from podium.localhost.clock import SystemClock, VirtualClock
 from podium.localhost.engine import Engine, EngineOptions
 from podium.localhost.functions import FunctionIndex
 from tests.localhost.apps.all_actions import make_app
-from tests.localhost.engine.conftest import Harness
+from tests.localhost.engine.conftest import Harness, StoreFactory
 
 
 def _restart(harness: Harness) -> Engine:
@@ -152,8 +152,15 @@ def test_operations_for_an_entity_the_app_dropped_fail_cleanly(harness: Harness)
     assert harness.store.count("entity_ops") == 0
 
 
-def test_a_second_store_on_the_same_file_is_refused(harness: Harness) -> None:
-    from podium.localhost.engine.store import SqliteStore, StoreLocked
+def test_a_second_store_on_the_same_task_hub_is_refused(
+    harness: Harness, make_store: StoreFactory
+) -> None:
+    from podium.localhost.engine.store import StoreLocked
 
+    # the harness holds the task hub "hub"; a second host on it would run every activity twice
     with pytest.raises(StoreLocked, match="another host process"):
-        SqliteStore(harness.store.path)
+        make_store("hub", lock_wait=0.5)
+    harness.engine.stop()
+    harness.store.close()  # released: a new host (a restart) opens it at once
+    reopened = make_store("hub", lock_wait=0.5)
+    assert reopened.get_instance("missing") is None

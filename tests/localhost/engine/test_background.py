@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from podium.localhost.api import RuntimeStatus
-from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.engine import Engine, EngineOptions
 from podium.localhost.functions import FunctionIndex
 from tests.localhost.apps.all_actions import make_app
+from tests.localhost.engine.conftest import StoreFactory
 
 
-def test_wait_for_idle_returns_only_when_the_work_is_done(tmp_path: Path) -> None:
+def test_wait_for_idle_returns_only_when_the_work_is_done(make_store: StoreFactory) -> None:
     engine = Engine(
         FunctionIndex.from_app(make_app()),
-        SqliteStore(tmp_path / "hub.db"),
+        make_store(),
         options=EngineOptions(thread_count=4),
     )
     engine.start()
@@ -32,8 +32,8 @@ def test_wait_for_idle_returns_only_when_the_work_is_done(tmp_path: Path) -> Non
         engine.stop()
 
 
-def test_durable_timer_fires_on_wall_clock(tmp_path: Path) -> None:
-    engine = Engine(FunctionIndex.from_app(make_app()), SqliteStore(tmp_path / "hub.db"))
+def test_durable_timer_fires_on_wall_clock(make_store: StoreFactory) -> None:
+    engine = Engine(FunctionIndex.from_app(make_app()), make_store())
     engine.start()
     try:
         started = time.monotonic()

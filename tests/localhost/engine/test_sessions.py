@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
 from podium.localhost.api import RuntimeStatus
 from podium.localhost.clock import VirtualClock
-from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.engine import Engine, EngineOptions
 from podium.localhost.engine.sessions import ExtendedSessions
 from podium.localhost.functions import FunctionIndex
 from tests.localhost.apps.all_actions import make_app
-from tests.localhost.engine.conftest import Harness
+from tests.localhost.engine.conftest import Harness, StoreFactory
 
 
-def _run_all_actions(tmp_path: Path, name: str, **options: object) -> tuple[object, Engine]:
+def _run_all_actions(
+    make_store: StoreFactory, name: str, **options: object
+) -> tuple[object, Engine]:
     clock = VirtualClock()
     engine = Engine(
         FunctionIndex.from_app(make_app()),
-        SqliteStore(tmp_path / f"{name}.db"),
+        make_store(name),
         clock,
         EngineOptions(thread_count=4, **options),  # type: ignore[arg-type]
     )
@@ -42,9 +43,9 @@ def test_sessions_are_used_and_verified_equal_to_full_replay(harness: Harness) -
     assert invoker.misses == 1
 
 
-def test_same_result_with_and_without_sessions(tmp_path: Path) -> None:
-    with_sessions, _ = _run_all_actions(tmp_path, "s1", verify_sessions=True)
-    without, engine = _run_all_actions(tmp_path, "s2", extended_sessions=False)
+def test_same_result_with_and_without_sessions(make_store: StoreFactory) -> None:
+    with_sessions, _ = _run_all_actions(make_store, "s1", verify_sessions=True)
+    without, engine = _run_all_actions(make_store, "s2", extended_sessions=False)
     assert not isinstance(engine._invoker, ExtendedSessions)
     strip = {"caught", "child"}  # these embed instance-specific ids / tracebacks
     assert {k: v for k, v in with_sessions.items() if k not in strip} == {
@@ -52,11 +53,11 @@ def test_same_result_with_and_without_sessions(tmp_path: Path) -> None:
     }
 
 
-def test_evicted_session_falls_back_to_full_replay(tmp_path: Path) -> None:
+def test_evicted_session_falls_back_to_full_replay(make_store: StoreFactory) -> None:
     clock = VirtualClock()
     engine = Engine(
         FunctionIndex.from_app(make_app()),
-        SqliteStore(tmp_path / "hub.db"),
+        make_store(),
         clock,
         EngineOptions(thread_count=4, session_capacity=1, verify_sessions=True),
     )
@@ -105,12 +106,12 @@ def test_fast_history_events_equal_the_sdks_own() -> None:
 
 @pytest.mark.parametrize("sessions", [True, False])
 def test_is_replaying_lets_user_code_log_each_step_once(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture, sessions: bool
+    make_store: StoreFactory, caplog: pytest.LogCaptureFixture, sessions: bool
 ) -> None:
     caplog.set_level(logging.INFO, logger="tests.all_actions")
     engine = Engine(
         FunctionIndex.from_app(make_app()),
-        SqliteStore(tmp_path / "hub.db"),
+        make_store(),
         VirtualClock(),
         EngineOptions(thread_count=2, extended_sessions=sessions),
     )

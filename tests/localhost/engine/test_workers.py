@@ -12,20 +12,21 @@ import azure.functions as func
 import pytest
 
 from podium.localhost.api import RuntimeStatus
-from podium.localhost.engine import Engine, EngineOptions, SqliteStore
+from podium.localhost.engine import Engine, EngineOptions
 from podium.localhost.engine.activities import default_thread_count
 from podium.localhost.engine.workers import worker_count
 from podium.localhost.functions import FunctionIndex
 from tests.localhost.apps.all_actions import make_app
+from tests.localhost.engine.conftest import StoreFactory
 
 APP = Path(__file__).resolve().parents[1] / "apps" / "all_actions.py"
 
 
 @pytest.mark.slow
-def test_activities_run_in_worker_processes(tmp_path: Path) -> None:
+def test_activities_run_in_worker_processes(make_store: StoreFactory) -> None:
     engine = Engine(
         FunctionIndex.from_app(make_app()),
-        SqliteStore(tmp_path / "hub.db"),
+        make_store(),
         options=EngineOptions(worker_processes=2, app_path=f"{APP}:make_app"),
     )
     engine.start()
@@ -50,7 +51,7 @@ def test_worker_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert worker_count() == 1
 
 
-def test_max_concurrent_activities_is_honoured(tmp_path: Path) -> None:
+def test_max_concurrent_activities_is_honoured(make_store: StoreFactory) -> None:
     running = 0
     peak = 0
     lock = threading.Lock()
@@ -74,7 +75,7 @@ def test_max_concurrent_activities_is_honoured(tmp_path: Path) -> None:
 
     engine = Engine(
         FunctionIndex.from_app(app),
-        SqliteStore(tmp_path / "hub.db"),
+        make_store(),
         options=EngineOptions(max_concurrent_activities=3, thread_count=10),
     )
     iid = engine.start_new("many")
@@ -84,7 +85,7 @@ def test_max_concurrent_activities_is_honoured(tmp_path: Path) -> None:
     assert peak == 3
 
 
-def test_queued_activities_of_a_terminated_instance_do_not_run(tmp_path: Path) -> None:
+def test_queued_activities_of_a_terminated_instance_do_not_run(make_store: StoreFactory) -> None:
     ran: list[int] = []
     app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -98,7 +99,7 @@ def test_queued_activities_of_a_terminated_instance_do_not_run(tmp_path: Path) -
     def many_slow(context: df.DurableOrchestrationContext):
         yield context.task_all([context.call_activity("slow", i) for i in range(20)])
 
-    store = SqliteStore(tmp_path / "hub.db")
+    store = make_store()
     engine = Engine(
         FunctionIndex.from_app(app), store, options=EngineOptions(max_concurrent_activities=1)
     )
