@@ -1,11 +1,13 @@
 """Agent dispatch: publish AgentTaskScheduled to the agent-tasks topic and record failures.
 
 The message carries ``@vault:`` *references* only: a secret value never enters an event. The
-agent resolves a reference it needs at the last moment through its tenant-scoped resolver.
+references are resolved here first (``_bind_secrets``), so a task whose secret is not bound
+for its tenant fails before any agent sees it.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from activities import bp
@@ -13,9 +15,12 @@ from activities._runtime import adapters, audit, metrics, publish, workspace
 from podium import topology
 from podium.coordination.ids import stable_uuid
 from podium.domain import DEFAULT_TIMEOUTS
+from podium.domain.config import find_vault_refs
+from podium.observability import traced
 
 
 @bp.activity_trigger(input_name="job", activity="dispatch_agent_task")
+@traced("activity dispatch_agent_task")
 def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
     task = job["task"]
     agent, attempt = job["agentId"], job["attempt"]
@@ -51,6 +56,9 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
             "workspace": workspace(job["tenantId"], job["projectId"]),
         },
     }
+    bound = _bind_secrets(job, task, envelope["payload"])
+    if bound:
+        envelope["payload"]["boundSecrets"] = bound  # names only: values never leave here
     publish(envelope, topology.AGENT_TASKS_TOPIC, {topology.PROP_AGENT_ID: agent})
     audit(
         job,
@@ -80,6 +88,47 @@ def _inputs(task: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     return inputs
 
 
+class SecretBindingError(RuntimeError):
+    """A ``@vault:`` reference of the task does not resolve for the tenant (missing, or the
+    vault refused): the task must not be handed to an agent."""
+
+
+SECRET_TASK_TYPES = frozenset({"InjectSecrets"})
+
+
+def _bind_secrets(job: dict[str, Any], task: dict[str, Any], payload: dict[str, Any]) -> list:
+    """Resolve the task's ``@vault:`` references at the last moment, inside this activity.
+
+    The values prove the references are bound for this tenant (a missing secret stops the task
+    here, as the seed's "Secret binding failed" asks) and are registered with the redactor so
+    no log, event or audit row can carry them; they are never put in the message. Every access
+    is audited by the resolver (name, tenant, agent, trace — never the value)."""
+    refs = set(find_vault_refs(payload.get("inputs") or {}))
+    if task["type"] in SECRET_TASK_TYPES:
+        refs |= set(find_vault_refs(payload.get("config") or {}))
+    resolver = adapters().secrets
+    for name in sorted(refs):
+        started = time.perf_counter()
+        try:
+            resolver.resolve(
+                job["tenantId"],
+                name,
+                trace_id=job["traceId"],
+                agent_id=job["agentId"],
+                project_id=job["projectId"],
+                phase=job.get("phase"),
+            )
+        except Exception as exc:  # noqa: BLE001 - re-raised with a message free of values
+            raise SecretBindingError(
+                f"SecretBindingFailed: @vault:{name} does not resolve for tenant "
+                f"{job['tenantId']} ({type(exc).__name__})"
+            ) from None
+        metrics().secret_resolved(
+            (time.perf_counter() - started) * 1000, source=adapters().settings.secrets_kind
+        )
+    return sorted(refs)
+
+
 def _config(record: dict[str, Any]) -> dict[str, Any]:
     """The project's configuration for the agent: variables and ``@vault:`` references only
     (never resolved values: those stay inside the agent's own resolver)."""
@@ -92,6 +141,7 @@ def _config(record: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="job", activity="record_agent_failure")
+@traced("activity record_agent_failure")
 def record_agent_failure(job: dict[str, Any]) -> dict[str, Any]:
     """Audit an attempt that did not succeed and the decision taken about it."""
     decision = job.get("decision") or {}

@@ -4,6 +4,7 @@ flow, carry out the coordinator's decisions (phase advance, fan-out, cascade, de
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from activities import bp
@@ -12,6 +13,8 @@ from podium.adapters.ports import ConcurrencyError
 from podium.coordination.ids import stable_uuid
 from podium.domain import ExecutionGraph, TaskStatus
 from podium.domain.flows import default_catalog
+from podium.observability import record_orchestration_episode, traced
+from podium.runtime.project_view import duration_ms
 
 DEFAULT_AGENT_LIMIT = 8
 
@@ -31,6 +34,7 @@ def _settings_defaults() -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="job", activity="build_execution_graph")
+@traced("activity build_execution_graph")
 def build_execution_graph(job: dict[str, Any]) -> dict[str, Any]:
     """Build the flow's ExecutionGraph for its parameters and persist the first snapshot.
     Idempotent: a retry returns the snapshot already stored."""
@@ -94,6 +98,7 @@ def _override_templates(graph: ExecutionGraph, templates: list[str]) -> None:
 
 
 @bp.activity_trigger(input_name="job", activity="record_transitions")
+@traced("activity record_transitions")
 def record_transitions(job: dict[str, Any]) -> dict[str, Any]:
     """Apply the runner's transitions to the stored snapshot (with ETag), audit each one and
     publish the events that go with them. A retry re-applies nothing: transitions already in
@@ -135,21 +140,77 @@ def record_transitions(job: dict[str, Any]) -> dict[str, Any]:
             attempts=task.attempts,
             **{k: v for k, v in transition.items() if k in ("error", "reason", "overrideBy")},
         )
-        _task_metrics(task, transition)
+        if transition in new:  # an activity retry must not count twice
+            _task_metrics(job, task, transition)
+    for blocked in job.get("blocked", []):
+        metrics().phase_blocked(job.get("phase") or "", task_type=blocked.get("taskType"))
+        audit(
+            job,
+            f"Task{blocked['kind'].capitalize()}",
+            f"{blocked.get('taskType')} {blocked['kind']}: {blocked.get('reason')}",
+            at=job["at"],
+            key=(blocked.get("taskType"), blocked["kind"]),
+            untilPhase=blocked.get("untilPhase"),
+        )
     for event in job.get("events", []):
         publish(event)
-    return {"applied": len(job["transitions"])}
+    record_orchestration_episode(
+        trace_id=job["traceId"],
+        orchestrator="flow_runner",
+        instance_id=job["flowInstanceId"],
+        episode=len(applied),
+        started_at=_parse_ts(job["at"]),
+        ended_at=datetime.now(UTC),
+        status="Running",
+        attributes={"podium.flow": job["flow"], "podium.transitions": len(new)},
+    )
+    return {"applied": len(new)}
 
 
-def _task_metrics(task, transition: dict[str, Any]) -> None:
+def _parse_ts(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return datetime.now(UTC)
+
+
+def _task_metrics(job: dict[str, Any], task, transition: dict[str, Any]) -> None:
+    """The seed's agent, template and QA metrics, from the transitions of the graph."""
     m = metrics()
-    if transition["to"] == TaskStatus.IN_PROGRESS.value and task.agent_id:
+    key = f"{job['flowInstanceId']}:{task.task_id}"
+    to = transition["to"]
+    if task.human is not None:
+        return
+    if to == TaskStatus.IN_PROGRESS.value and task.agent_id:
         m.agent_task_triggered(task.agent_id, task.type)
-    if transition["to"] == TaskStatus.STALLED.value:
+        m.agent_task_started(key)
+    elif to in (TaskStatus.COMPLETED.value, TaskStatus.FAILED.value) and task.agent_id:
+        latency = duration_ms(task.started_at, task.completed_at) or 0.0
+        ok = to == TaskStatus.COMPLETED.value
+        m.agent_task_completed(task.agent_id, task.type, latency, ok, task_key=key)
+        if ok:
+            for template in task.templates:
+                m.template_applied(template, orchestrator=job["flow"])
+            _qa_metrics(task)
+    elif to == TaskStatus.STALLED.value:
         m.stalled_task_detected(task.agent_id or "human", task.type)
 
 
+def _qa_metrics(task) -> None:
+    outputs = task.outputs or {}
+    runs = outputs.get("services") if task.type == "RunUnitTests" else [outputs]
+    for run in runs or []:
+        if isinstance(run, dict) and "passed" in run:
+            metrics().qa_run(
+                bool(run.get("passedAll", run.get("failed", 1) == 0)),
+                duration_ms=run.get("durationMs"),
+                coverage_pct=run.get("coverage"),
+                service=run.get("serviceName"),
+            )
+
+
 @bp.activity_trigger(input_name="job", activity="complete_flow")
+@traced("activity complete_flow")
 def complete_flow(job: dict[str, Any]) -> dict[str, Any]:
     """Persist the final snapshot, publish the flow's outcome events and work out what the
     coordinator must expect next (the microservice fan-out after planning)."""
@@ -284,6 +345,7 @@ def _flow_result_events(job: dict[str, Any], graph: ExecutionGraph) -> list[dict
 
 
 @bp.activity_trigger(input_name="job", activity="apply_coordinator_decision")
+@traced("activity apply_coordinator_decision")
 def apply_coordinator_decision(job: dict[str, Any]) -> dict[str, Any]:
     """Publish what the coordinator decided: LifecyclePhaseAdvanced (waking postponed flows;
     the router starts the next phase's flows), the fan-out events, cascades to child projects,

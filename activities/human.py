@@ -9,9 +9,11 @@ from activities import bp
 from activities._runtime import adapters, audit, log, metrics, publish
 from podium.adapters.ports import AlreadyAnsweredError
 from podium.coordination.ids import human_task_id, stable_uuid
+from podium.observability import traced
 
 
 @bp.activity_trigger(input_name="job", activity="request_human_task")
+@traced("activity request_human_task")
 def request_human_task(job: dict[str, Any]) -> dict[str, Any]:
     spec = job["task"].get("human") or {}
     task_id = human_task_id(job["taskInstanceId"])
@@ -69,6 +71,7 @@ def request_human_task(job: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="job", activity="expire_human_task")
+@traced("activity expire_human_task")
 def expire_human_task(job: dict[str, Any]) -> dict[str, Any]:
     task_id = human_task_id(job["taskInstanceId"])
     store = adapters().human_tasks

@@ -35,6 +35,7 @@ from podium.agents.registry import builtin_workers  # noqa: E402
 from podium.agents.worker import AgentWorker  # noqa: E402
 from podium.localhost.host import LocalHost  # noqa: E402
 from podium.runtime.agent_host import AgentHost  # noqa: E402
+from podium.runtime.dev_secrets import ensure_dev_secrets  # noqa: E402
 
 REAL_AGENTS = {"vision-architect-agent", "enterprise-architect-agent", "planner-agent",
                "basic-planner-agent"}
@@ -60,6 +61,8 @@ def run_project(request: dict[str, Any], workers: dict[str, AgentWorker],
     data_dir = Path(tempfile.mkdtemp(prefix="podium-bench-")) / "data"
     os.environ["PODIUM_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("PODIUM_DEV_PRINCIPAL", "user:bench;roles=Architect,Admin")
+    os.environ["PODIUM_SECRETS_FILE"] = str(data_dir.parent / "secrets.json")
+    ensure_dev_secrets(request, data_dir.parent / "secrets.json")
     host = LocalHost(REPO, port=None, data_dir=data_dir, poll_seconds=0.1).start()
     agents = AgentHost(host.broker, workers, concurrency=8).start()
     try:

@@ -49,10 +49,16 @@ def agent_task(context: df.DurableOrchestrationContext):
         attempt += 1
         attempts_on_agent += 1
         yield from _acquire(context, job, agent, defaults)
-        yield context.call_activity(
-            "dispatch_agent_task",
-            {**job, "agentId": agent, "attempt": attempt, "at": now_iso(context)},
-        )
+        try:
+            yield context.call_activity(
+                "dispatch_agent_task",
+                {**job, "agentId": agent, "attempt": attempt, "at": now_iso(context)},
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. SecretBindingFailed: never dispatched
+            context.signal_entity(
+                throttle(job["tenantId"], agent), "release", {"holder": context.instance_id}
+            )
+            return _dispatch_failed(agent, attempt, str(exc))
         result = yield from _await_agent(context, job, attempt, task, defaults, waiters)
         context.signal_entity(
             throttle(job["tenantId"], agent), "release", {"holder": context.instance_id}
@@ -108,6 +114,23 @@ def agent_task(context: df.DurableOrchestrationContext):
             "stalled": result["kind"] in ("not_acknowledged", "stalled"),
             "stalledAgents": stalled_agents,
         }
+
+
+def _dispatch_failed(agent: str, attempt: int, message: str) -> dict[str, Any]:
+    """The dispatch activity failed (after the host's own retries): a policy matter, such as a
+    secret that does not resolve for the tenant, so the task fails and the flow aborts."""
+    reason = message.split("\n", 1)[0].strip() or "dispatch failed"
+    code = reason.split(":", 1)[0] if ":" in reason else "DispatchFailed"
+    return {
+        "status": "Failed",
+        "reason": reason,
+        "errorCode": code,
+        "agentId": agent,
+        "attempts": attempt,
+        "action": "Abort",
+        "stalled": False,
+        "stalledAgents": [],
+    }
 
 
 def _acquire(context, job: dict[str, Any], agent: str, defaults: dict[str, Any]):

@@ -93,7 +93,11 @@ def flow_runner(context: df.DurableOrchestrationContext):
                         "at": now_iso(context),
                     },
                 )
+                if gate.get("error"):
+                    abort_reason = f"the coordinator refused: {gate['error']}"
+                    break
                 started: list[dict[str, Any]] = []
+                blocked = [d for d in gate["decisions"] if d["kind"] != "allowed"]
                 for task, decision in zip(chosen, gate["decisions"], strict=True):
                     if decision["kind"] == "allowed":
                         pending[task.task_id] = _dispatch(context, run, graph, task, started)
@@ -101,9 +105,10 @@ def flow_runner(context: df.DurableOrchestrationContext):
                         postponed.add(task.task_id)
                     else:
                         abort_reason = f"task {task.task_id} rejected: {decision.get('reason')}"
-                if started:
+                if started or blocked:
                     yield context.call_activity(
-                        "record_transitions", _record_input(context, run, graph, started, [])
+                        "record_transitions",
+                        _record_input(context, run, graph, started, [], blocked),
                     )
                 if abort_reason:
                     break
@@ -272,14 +277,17 @@ def _record_input(
     graph: ExecutionGraph,
     transitions: list[dict[str, Any]],
     events: list[dict[str, Any]],
+    blocked: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Transitions (not the graph: history must not grow with graph size) to apply to the
-    stored snapshot, plus the events to publish and the progress to show."""
+    stored snapshot, plus the events to publish, the phase-gate refusals to count and the
+    progress to show."""
     return {
         **_identity(context, run),
         "phase": run.get("phase"),
         "transitions": transitions,
         "events": events,
+        "blocked": blocked or [],
         "progress": graph.progress(),
         "at": now_iso(context),
     }

@@ -57,6 +57,11 @@ def main(args: argparse.Namespace) -> int:
                 / f"{request.get('projectId', 'project')}-{stamp}").resolve()
     os.environ["PODIUM_DATA_DIR"] = str(data_dir)
     os.environ.setdefault("PODIUM_DEV_PRINCIPAL", DEFAULT_PRINCIPAL)
+    from podium.runtime.dev_secrets import ensure_dev_secrets
+
+    secrets_file, added = ensure_dev_secrets(request)
+    if added and not args.quiet:
+        print(f"Development secrets for {', '.join(added)} were generated in {secrets_file}")
     run = Run(app_dir, data_dir, args)
     try:
         return run.execute(request)

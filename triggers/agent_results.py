@@ -16,7 +16,7 @@ from podium.domain.routing import external_event_name
 from podium.observability import bind_context, start_span
 from podium.runtime.router import InvalidEvent, parse_message
 from triggers import bp
-from triggers._shared import adapters, metrics
+from triggers._shared import adapters
 
 log = logging.getLogger("podium.agent_results")
 DEDUPE_TTL_SEC = 7 * 24 * 3600
@@ -98,19 +98,3 @@ async def receive_agent_result(
     ):
         log.info("duplicate %s for %s ignored", event.event_type, payload["taskId"])
         return
-    if event.event_type == "AgentTaskCompleted":
-        metrics().agent_task_completed(
-            payload.get("agentId", ""), payload.get("taskType", ""), _latency_ms(msg), True
-        )
-
-
-def _latency_ms(msg: func.ServiceBusMessage) -> float:
-    """Time from the answer's enqueue to now is all this trigger can see; the full latency
-    (dispatch → answer) is derived from the audit trail."""
-    enqueued = msg.enqueued_time_utc
-    if enqueued is None:
-        return 0.0
-    from datetime import UTC, datetime
-
-    start = enqueued if enqueued.tzinfo else enqueued.replace(tzinfo=UTC)
-    return max((datetime.now(UTC) - start).total_seconds() * 1000, 0.0)

@@ -163,6 +163,7 @@ async def create_project(req: func.HttpRequest, client: df.DurableOrchestrationC
         },
     )
     await _until_exists(client, project)
+    metrics().project_phase_changed(None, "Initialization")
     event_id = str(uuid.uuid4())
     _publish(
         {

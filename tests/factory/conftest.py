@@ -18,6 +18,7 @@ from podium.agents.registry import builtin_workers
 from podium.coordination.principal import encode_principal
 from podium.localhost.broker.topology import SubscriptionSpec
 from podium.runtime.agent_host import AgentHost
+from podium.runtime.dev_secrets import ensure_dev_secrets
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "contoso-shop.json"
@@ -106,6 +107,8 @@ class Factory:
         """The project's audit rows (optionally of one type / with these details)."""
         path = f"/api/projects/{pid}/audit" + (f"?type={type_}" if type_ else "")
         response = self.get(path)
+        if response.status_code == 404:
+            return []  # the coordinator does not exist yet
         assert response.status_code == 200, response.text
         rows = response.json()["records"]
         return [r for r in rows if all(_field(r, k) == v for k, v in filters.items())]
@@ -219,6 +222,8 @@ def factory(podium_host, tmp_path, monkeypatch) -> Iterator[Factory]:
     data_dir = tmp_path / "data"
     monkeypatch.setenv("PODIUM_DATA_DIR", str(data_dir))
     monkeypatch.setenv("PODIUM_DEV_PRINCIPAL", "user:dev;roles=Architect,Admin")
+    monkeypatch.setenv("PODIUM_SECRETS_FILE", str(tmp_path / "secrets.json"))
+    ensure_dev_secrets(example_request(), tmp_path / "secrets.json")
     host = podium_host(REPO, data_dir=data_dir)
     host.broker.create_subscription(topology.ORCHESTRATION_EVENTS_TOPIC, SubscriptionSpec(TAP))
     agents = AgentHost(host.broker, builtin_workers(), concurrency=4).start()

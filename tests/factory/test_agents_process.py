@@ -9,6 +9,7 @@ import sys
 import time
 
 from podium.localhost.clock import SystemClock
+from podium.runtime.dev_secrets import ensure_dev_secrets
 from tests.factory.conftest import REPO, Factory, example_request
 
 
@@ -16,6 +17,8 @@ def test_agents_in_a_separate_process_deliver_the_project(podium_host, tmp_path,
     data_dir = tmp_path / "data"
     monkeypatch.setenv("PODIUM_DATA_DIR", str(data_dir))
     monkeypatch.setenv("PODIUM_DEV_PRINCIPAL", "user:dev;roles=Architect,Admin")
+    monkeypatch.setenv("PODIUM_SECRETS_FILE", str(tmp_path / "secrets.json"))
+    ensure_dev_secrets(example_request(), tmp_path / "secrets.json")
     # Wall-clock host: the agent process reads the broker file with its own (real) clock.
     host = podium_host(REPO, data_dir=data_dir, clock=SystemClock())
     env = {**os.environ, "PODIUM_DATA_DIR": str(data_dir), "PODIUM_HUB_NAME": "PodiumHub"}

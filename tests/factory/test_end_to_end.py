@@ -5,6 +5,8 @@ task and approval under the project's one traceId."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import subprocess
 import sys
 import zipfile
@@ -17,7 +19,9 @@ from tests.factory.conftest import example_request
 def test_example_project_is_delivered_traceably(factory):
     state = factory.run_project(example_request())
     pid = state["projectId"]
-    assert state["status"] == "Completed", state
+    errors = [(g["flowId"], n["taskId"], n["error"])
+              for g in state["graphs"] for n in g["nodes"] if n["error"]]
+    assert state["status"] == "Completed", errors
     assert state["locked"] is True and state["phase"] == "DeliveryComplete"
     assert [p["state"] for p in state["phaseTimeline"]] == ["done"] * len(PHASE_ORDER)
     nodes = [n for g in state["graphs"] for n in g["nodes"]]
@@ -48,6 +52,23 @@ def test_example_project_is_delivered_traceably(factory):
     assert {p.name for p in services} >= {"catalog", "orders", "customers"}
     for service in services:
         _assert_own_tests_pass(service)
+    _assert_no_secret_value_anywhere(factory, audit)
+
+
+def _assert_no_secret_value_anywhere(factory, audit) -> None:
+    """The secrets were resolved (InjectSecrets binds them), yet no value reached orchestration
+    history, the broker (events and agent tasks), the stores, the audit trail or the files."""
+    values = [v for tenant in json.loads(Path(os.environ["PODIUM_SECRETS_FILE"]).read_text())
+              .values() for v in tenant.values()]
+    assert values
+    accessed = [r for r in audit if "secret" in r["type"].lower() or "Secret" in r["action"]]
+    assert accessed, "secret accesses must be audited"
+    blobs = [json.dumps(audit).encode()]
+    for path in factory.data_dir.rglob("*"):
+        if path.is_file():
+            blobs.append(path.read_bytes())
+    for value in values:
+        assert not any(value.encode() in blob for blob in blobs), "a secret value leaked"
 
 
 def _assert_own_tests_pass(service: Path) -> None:
