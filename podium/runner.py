@@ -109,12 +109,13 @@ class Run:
         from podium.localhost.host import LocalHost
         from podium.runtime.agent_host import AgentHost
 
+        self._log = _json_log(self.data_dir)
         port = None if self.args.port < 0 else self.args.port
         self.host = LocalHost(self.app_dir, port=port, data_dir=self.data_dir,
                               poll_seconds=0.2).start()
         self.agents = AgentHost(self.host.broker, builtin_workers(), concurrency=4).start()
         self.say(f"Podium local host on {self.host.base_url}  (data: {self.data_dir})")
-        self.say(f"Studio: {self.host.base_url}/api/studio")
+        self.say(f"Studio: {self.host.base_url}/api/studio   JSON logs: {self._log}")
 
     def close(self) -> None:
         if self.agents is not None:
@@ -209,6 +210,18 @@ class Run:
         print(f"  audit trail: {self.host.base_url}/api/projects/{project_id}/audit",
               file=sys.stderr)
         return 1
+
+
+def _json_log(data_dir: Path) -> Path:
+    """Send the app's and host's log records, as JSON lines, to ``<data dir>/podium.log`` so
+    the console shows only the progress (``tail -f`` the file to follow every decision)."""
+    from podium.observability import configure_logging
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "podium.log"
+    configure_logging(os.environ.get("PODIUM_LOG_LEVEL", "INFO"),
+                      path.open("a", encoding="utf-8", buffering=1))
+    return path
 
 
 def render_summary(state: dict[str, Any], seconds: float, output: Path) -> str:
