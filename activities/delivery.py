@@ -9,7 +9,6 @@ a failing webhook is logged and audited, never fatal: delivery already happened.
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from typing import Any
 
@@ -143,11 +142,7 @@ def delivery_summary(tenant: str, project: str, *, at: str) -> dict[str, Any]:
 
 def notify(tenant: str, message: dict[str, Any]) -> int:
     """POST ``message`` to the tenant's webhooks; returns how many accepted it."""
-    try:
-        hooks = json.loads(os.environ.get("PODIUM_WEBHOOKS") or "{}").get(tenant, [])
-    except ValueError:
-        log.error("PODIUM_WEBHOOKS is not valid JSON; no webhook sent")
-        return 0
+    hooks = adapters().settings.webhooks.get(tenant, [])
     ok = 0
     for url in hooks:
         try:

@@ -3,7 +3,6 @@ flow, carry out the coordinator's decisions (phase advance, fan-out, cascade, de
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,20 +15,15 @@ from podium.domain.flows import default_catalog
 from podium.observability import record_orchestration_episode, traced
 from podium.runtime.project_view import duration_ms
 
-DEFAULT_AGENT_LIMIT = 8
-
 
 def _settings_defaults() -> dict[str, Any]:
     """Tenant-wide scheduling settings (read here, never in orchestrator code)."""
-    out: dict[str, Any] = {
-        "agentLimit": int(os.environ.get("PODIUM_AGENT_CONCURRENCY_LIMIT", DEFAULT_AGENT_LIMIT))
-    }
-    for name, key in (
-        ("PODIUM_ACK_TIMEOUT_SEC", "ackTimeoutSec"),
-        ("PODIUM_TASK_TIMEOUT_SEC", "timeoutSec"),
-    ):
-        if os.environ.get(name):
-            out[key] = int(os.environ[name])
+    settings = adapters().settings
+    out: dict[str, Any] = {"agentLimit": settings.agent_concurrency_limit}
+    if settings.ack_timeout_sec:
+        out["ackTimeoutSec"] = settings.ack_timeout_sec
+    if settings.task_timeout_sec:
+        out["timeoutSec"] = settings.task_timeout_sec
     return out
 
 
@@ -84,7 +78,7 @@ def build_execution_graph(job: dict[str, Any]) -> dict[str, Any]:
     defaults = {**_settings_defaults()}
     if flow.defaults.retry_policy:
         defaults["retryPolicy"] = flow.defaults.retry_policy.model_dump(by_alias=True, mode="json")
-    limits = {"maxConcurrentTasks": int(os.environ.get("PODIUM_MAX_CONCURRENT_TASKS", 50))}
+    limits = {"maxConcurrentTasks": adapters().settings.max_concurrent_tasks}
     return {"graph": graph_dict, "phase": flow.phase.value, "limits": limits, "defaults": defaults}
 
 

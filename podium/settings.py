@@ -15,6 +15,7 @@ Per-tenant vault URLs are the dynamic family ``KEYVAULT_URL_<TENANT>``.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +33,8 @@ KEYVAULT_TENANT_PREFIX = "KEYVAULT_URL_"
 @dataclass(frozen=True)
 class SettingSpec:
     name: str
-    scope: Literal["azure", "local", "both"]  # where it is expected to be set
+    # where it is expected to be set; "optional": anywhere, with a sane default (not in Bicep)
+    scope: Literal["azure", "local", "both", "optional"]
     description: str
 
 
@@ -58,6 +60,17 @@ SETTINGS: tuple[SettingSpec, ...] = (
     SettingSpec("ARTIFACTS_STORAGE_ACCOUNT_URL", "azure", "https://<acct>.blob.core.windows.net"),
     SettingSpec("ARTIFACTS_STORAGE_CONNECTION", "local", "blob connection string (Azurite)"),
     SettingSpec("AzureWebJobsStorage", "local", "fallback blob connection for artifacts"),
+    # The factory's own options (docs/factory.md)
+    SettingSpec("PODIUM_DEV_PRINCIPAL", "local",
+                "caller when no Easy Auth header is sent: user:NAME;roles=A,B (local only)"),
+    SettingSpec("PODIUM_TENANTS", "optional", "comma list of tenants served (default: any)"),
+    SettingSpec("PODIUM_AGENT_CONCURRENCY_LIMIT", "optional",
+                "tasks in flight per agent per tenant (default 8)"),
+    SettingSpec("PODIUM_MAX_CONCURRENT_TASKS", "optional", "tasks in flight per flow (default 50)"),
+    SettingSpec("PODIUM_ACK_TIMEOUT_SEC", "optional", "agent acknowledgement timeout (default 30)"),
+    SettingSpec("PODIUM_TASK_TIMEOUT_SEC", "optional", "default task timeout (default 900)"),
+    SettingSpec("PODIUM_WEBHOOKS", "optional",
+                'JSON {"tenant": ["https://..."]}: delivery and escalation notifications'),
 )
 SETTING_NAMES = frozenset(s.name for s in SETTINGS)
 
@@ -103,6 +116,29 @@ class Settings(BaseModel):
     artifacts_connection: str | None = Field(None, alias="ARTIFACTS_STORAGE_CONNECTION",
                                              repr=False)
     webjobs_storage: str | None = Field(None, alias="AzureWebJobsStorage", repr=False)
+    dev_principal: str | None = Field(None, alias="PODIUM_DEV_PRINCIPAL")
+    tenants_csv: str | None = Field(None, alias="PODIUM_TENANTS")
+    agent_concurrency_limit: int = Field(8, ge=1, le=10_000,
+                                         alias="PODIUM_AGENT_CONCURRENCY_LIMIT")
+    max_concurrent_tasks: int = Field(50, ge=1, le=10_000, alias="PODIUM_MAX_CONCURRENT_TASKS")
+    ack_timeout_sec: int | None = Field(None, ge=1, alias="PODIUM_ACK_TIMEOUT_SEC")
+    task_timeout_sec: int | None = Field(None, ge=1, alias="PODIUM_TASK_TIMEOUT_SEC")
+    webhooks: dict[str, list[str]] = Field(default_factory=dict, alias="PODIUM_WEBHOOKS")
+
+    @field_validator("webhooks", mode="before")
+    @classmethod
+    def _json_map(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except ValueError:
+                raise ValueError('must be JSON like {"tenant": ["https://..."]}') from None
+        return value
+
+    @property
+    def tenants(self) -> list[str]:
+        """Tenants this deployment serves (empty: any)."""
+        return [t.strip() for t in (self.tenants_csv or "").split(",") if t.strip()]
 
     # Effective switches (explicit setting, else the PODIUM_ENV default).
     @property

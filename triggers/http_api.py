@@ -12,7 +12,6 @@ import functools
 import json
 import logging
 import mimetypes
-import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -75,7 +74,10 @@ def api(handler: Callable[..., Awaitable[func.HttpResponse]]):
 
 
 def _principal(req: func.HttpRequest, *roles: str) -> Principal:
-    principal = principal_from_headers(dict(req.headers), os.environ.get("PODIUM_DEV_PRINCIPAL"))
+    settings = adapters().settings
+    # The dev principal is a local convenience only: on Azure, Easy Auth must authenticate.
+    dev = settings.dev_principal if settings.env == "local" else None
+    principal = principal_from_headers(dict(req.headers), dev)
     if principal is None:
         raise HttpError(401, "sign in first (no X-MS-CLIENT-PRINCIPAL and no dev principal)")
     if roles and not any(principal.has_role(r) for r in roles):
@@ -259,7 +261,7 @@ async def list_projects(req: func.HttpRequest, client: df.DurableOrchestrationCl
 
 
 def _tenants() -> list[str]:
-    return [t.strip() for t in os.environ.get("PODIUM_TENANTS", "").split(",") if t.strip()]
+    return adapters().settings.tenants
 
 
 async def _summary(client: Any, rec: dict[str, Any]) -> dict[str, Any]:
