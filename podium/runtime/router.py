@@ -78,10 +78,10 @@ class EventRouter:
 
     async def route(self, event: EventEnvelope) -> RouteReport:
         report = RouteReport(event_type=event.event_type)
-        reason = await self._tenant_problem(event)
+        reason, owner = await self._tenant_problem(event)
         if reason:
             report.rejected = reason
-            self._reject(event, reason)
+            self._reject(event, reason, owner)
             return report
         if event.event_type == "ProjectCreated" and not await self._upstreams_ready(event):
             report.skipped.append("waiting for upstream projects")
@@ -211,18 +211,20 @@ class EventRouter:
             self.metrics.cascaded_orchestration(event.project_id)
 
     # ---------------------------------------------------------------- tenancy, dedupe, audit
-    async def _tenant_problem(self, event: EventEnvelope) -> str | None:
+    async def _tenant_problem(self, event: EventEnvelope) -> tuple[str | None, str | None]:
+        """(why the event is refused, the project's owner tenant when another one) or
+        (None, None)."""
         allowed = [t.strip() for t in os.environ.get("PODIUM_TENANTS", "").split(",") if t.strip()]
         if allowed and event.tenant_id not in allowed:
-            return f"tenant {event.tenant_id!r} is not served by this deployment"
+            return f"tenant {event.tenant_id!r} is not served by this deployment", None
         state = await self._coordinator_state(event.project_id)
         owner = (state or {}).get("tenant_id")
         if owner and owner != event.tenant_id:
             return (
                 f"project {event.project_id} belongs to another tenant; "
                 f"event claims tenant {event.tenant_id!r}"
-            )
-        return None
+            ), owner
+        return None, None
 
     async def _coordinator_state(self, project_id: str) -> dict[str, Any] | None:
         response = await self.client.read_entity_state(_entity(project_id))
@@ -231,20 +233,19 @@ class EventRouter:
         state = response.entity_state
         return json.loads(state) if isinstance(state, str) else state
 
-    def _reject(self, event: EventEnvelope, reason: str) -> None:
+    def _reject(self, event: EventEnvelope, reason: str, owner: str | None) -> None:
+        """Count and audit a refused event. A cross-tenant event is audited under the project's
+        owner tenant (whose trail must show the attempt; the claimed tenant's partition would
+        hide it from the owner and leak the project id to the claimant)."""
         self.metrics.event_rejected(event.event_type, "tenant")
         log.warning("rejected %s %s: %s", event.event_type, event.event_id, reason)
-        owner_state_tenant = None
-        try:
-            owner_state_tenant = self.adapters.projects.get(event.tenant_id, event.project_id)
-        except Exception:  # noqa: BLE001 - auditing must not fail the rejection
-            owner_state_tenant = None
         self._audit(
             event,
             "EventRejected",
             reason,
+            tenant=owner,
             rejectedTenant=event.tenant_id,
-            known=bool(owner_state_tenant),
+            known=owner is not None,
         )
 
     def _remember(self, event: EventEnvelope) -> None:
@@ -258,11 +259,14 @@ class EventRouter:
             event.tenant_id, event.project_id, "seen:" + event.idempotency_key, DEDUPE_TTL_SEC
         )
 
-    def _audit(self, event: EventEnvelope, type_: str, action: str, **details: Any) -> None:
+    def _audit(
+        self, event: EventEnvelope, type_: str, action: str, tenant: str | None = None,
+        **details: Any,
+    ) -> None:
         self.adapters.audit.append(
             {
                 "id": stable_uuid("router", event.event_id, type_),
-                "tenantId": event.tenant_id,
+                "tenantId": tenant or event.tenant_id,
                 "projectId": event.project_id,
                 "traceId": event.trace_id,
                 "type": type_,

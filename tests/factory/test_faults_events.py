@@ -1,0 +1,183 @@
+"""Fault tests of the factory (issue 4), event side: duplicate, cross-tenant and invalid events
+sent to the orchestration-events topic through the host's broker, as the router receives them
+on Azure."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from podium import topology
+from podium.localhost.broker import subscription_path
+from podium.observability import get_metrics
+from tests.factory.conftest import small_request
+
+TOPIC = topology.ORCHESTRATION_EVENTS_TOPIC
+ROUTER_DLQ = subscription_path(TOPIC, topology.ROUTER_SUBSCRIPTION) + "/$DeadLetterQueue"
+
+
+def _send(factory, event: dict, message_id: str | None = None):
+    return factory.host.send_message(
+        TOPIC,
+        json.dumps(event),
+        message_id=message_id or event.get("eventId"),
+        application_properties={
+            topology.PROP_TENANT_ID: str(event.get("tenantId", "")),
+            topology.PROP_PROJECT_ID: str(event.get("projectId", "")),
+            topology.PROP_EVENT_TYPE: str(event.get("eventType", "")),
+        },
+    )
+
+
+def _bootstrap_instances(factory, pid: str) -> list[str]:
+    client = factory.host.durable_client()
+    states = factory.host.run(client.get_status_all())
+    return sorted(
+        s.instance_id for s in states
+        if s.instance_id.startswith(f"{pid}:project-bootstrap") and ":task:" not in s.instance_id
+    )
+
+
+def _rejected(event_type: str, reason: str) -> float:
+    return get_metrics().value("event_rejected_total", event_type=event_type, reason=reason) or 0
+
+
+def test_duplicate_project_created_starts_one_orchestration(factory):
+    """The same ProjectCreated envelope published again (same MessageId: dropped by the
+    broker's duplicate detection; new MessageId, as a second publisher or a redelivery after
+    the detection window would send it: dropped by the router) → one orchestration, one run of
+    each task."""
+    pid = factory.create(small_request("dup-1"))
+    factory.wait_audit(pid, "OrchestrationTriggered")
+    created = factory.events(pid, "ProjectCreated")
+    assert len(created) == 1
+    event = created[0]
+    assert _send(factory, event) is None, "the broker should drop a duplicate MessageId"
+    for _ in range(2):
+        assert _send(factory, event, message_id=uuid.uuid4().hex) is not None
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", "ApproveDomainModel")
+                 == "InProgress")
+    assert factory.host.wait_for_idle(30)
+    assert _bootstrap_instances(factory, pid) == [f"{pid}:project-bootstrap"]
+    assert len(factory.audit(pid, "OrchestrationTriggered")) == 1
+    assert len(factory.audit(pid, "ExecutionGraphBuilt")) == 1
+    for task in ("GenerateVisionPlan", "GenerateDomainModel", "PlanMicroservices"):
+        assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 1, task
+    assert len(factory.project(pid)["humanTasks"]) == 1
+    assert factory.host.broker.peek(ROUTER_DLQ, 10) == []
+
+
+def test_duplicate_project_created_delivered_concurrently_starts_one_orchestration(factory):
+    """Two copies of a ProjectCreated (different MessageIds) routed at the same time: the
+    deterministic instance id lets only one orchestration start."""
+    request = small_request("dup-race")
+    event = {
+        "eventType": "ProjectCreated",
+        "eventId": str(uuid.uuid4()),
+        "traceId": uuid.uuid4().hex,
+        "tenantId": request["tenantId"],
+        "projectId": request["projectId"],
+        "source": "studio",
+        "timestamp": "2030-01-01T00:00:00Z",
+        "payload": {"projectName": request["name"], "request": request},
+    }
+    for _ in range(3):
+        _send(factory, event, message_id=uuid.uuid4().hex)
+    pid = request["projectId"]
+    # (no project record nor workspace: the planning agents may fail; only routing matters)
+    factory.wait_audit(pid, "AgentTaskScheduled", count=2)
+    assert factory.host.wait_for_idle(30)
+    assert _bootstrap_instances(factory, pid) == [f"{pid}:project-bootstrap"]
+    assert len(factory.audit(pid, "OrchestrationTriggered")) == 1
+    for task in ("GenerateVisionPlan", "GenerateDomainModel"):
+        assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 1, task
+    assert factory.host.broker.peek(ROUTER_DLQ, 10) == []
+
+
+def test_cross_tenant_event_is_rejected_audited_and_counted(factory):
+    """An event for an existing project of tenant contoso that claims tenant fabrikam is
+    rejected: nothing is started or raised, an EventRejected row lands in the owner's audit
+    trail, and event_rejected_total{reason=tenant} grows."""
+    pid = factory.create(small_request("xt-1"))
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", "ApproveDomainModel")
+                 == "InProgress")
+    assert factory.host.wait_for_idle(30)
+    before = _rejected("MicroservicePlanned", "tenant")
+    intruder = {
+        "eventType": "MicroservicePlanned",
+        "eventId": str(uuid.uuid4()),
+        "traceId": uuid.uuid4().hex,
+        "tenantId": "fabrikam",
+        "projectId": pid,
+        "source": "planner-agent",
+        "timestamp": "2030-01-01T00:00:00Z",
+        "payload": {"microserviceId": "svc-evil", "name": "evil"},
+    }
+    assert _send(factory, intruder) is not None
+    row = factory.wait_audit(pid, "EventRejected")[0]
+    assert row["tenantId"] == "contoso"
+    assert row["details"]["rejectedTenant"] == "fabrikam"
+    assert row["details"]["eventId"] == intruder["eventId"]
+    assert "another tenant" in row["action"]
+    assert factory.host.wait_for_idle(30)
+    assert _rejected("MicroservicePlanned", "tenant") == before + 1
+    state = factory.project(pid)
+    assert not [g for g in state["graphs"] if g["name"] == "microservice-assembly"]
+    client = factory.host.durable_client()
+    states = factory.host.run(client.get_status_all())
+    assert not [s for s in states if "svc-evil" in s.instance_id]
+    assert state["tenantId"] == "contoso"
+
+
+def test_invalid_event_is_dead_lettered_and_the_router_keeps_serving(factory):
+    """A malformed envelope and a non-JSON body end in the router subscription's dead-letter
+    queue with the validation error as the description, counted once each; the router goes on
+    routing valid events."""
+    before = _rejected("invalid", "validation")
+    bad = {"eventType": "ProjectCreated", "tenantId": "contoso", "projectId": "bad-1"}
+    _send(factory, bad, message_id="bad-envelope")
+    factory.host.send_message(TOPIC, b"\x00not json", message_id="not-json")
+    dead = factory.wait(
+        lambda: len(m := factory.host.broker.peek(ROUTER_DLQ, 10)) >= 2 and m, timeout=30
+    )
+    by_id = {m.message_id: m for m in dead}
+    assert set(by_id) == {"bad-envelope", "not-json"}
+    assert "eventId" in by_id["bad-envelope"].dead_letter_error_description, vars(
+        by_id["bad-envelope"]
+    )
+    assert "not JSON" in by_id["not-json"].dead_letter_error_description
+    assert factory.host.wait_for_idle(30)
+    assert _rejected("invalid", "validation") == before + 2
+
+    pid = factory.create(small_request("after-bad"))
+    factory.wait_audit(pid, "OrchestrationTriggered")
+    factory.wait(lambda: factory.audit(pid, "AgentTaskScheduled", taskId="GenerateVisionPlan"))
+
+
+def test_duplicate_project_created_after_the_flow_failed_restarts_nothing(factory):
+    """A late duplicate of ProjectCreated (new MessageId) after the bootstrap flow failed must
+    not start it again: the router remembers the eventId + projectId it routed."""
+    from datetime import timedelta
+
+    task = "GenerateDomainModel"
+    pid = factory.create(
+        small_request(
+            "dup-late", _fault={"taskTypes": [task], "failAttempts": 9, "permanent": True}
+        )
+    )
+    factory.wait(lambda: factory.events(pid, "ManualInterventionRequired"))
+    factory.quiet(pid)
+    factory.host.advance(timedelta(hours=2, seconds=1))  # nobody answers: flow aborts
+    factory.wait(lambda: factory.project(pid)["status"] == "Failed")
+    assert factory.host.wait_for_idle(30)
+    event = factory.events(pid, "ProjectCreated")[0]
+    assert _send(factory, event, message_id=uuid.uuid4().hex) is not None
+    assert factory.host.wait_for_idle(30)
+    client = factory.host.durable_client()
+    status = factory.host.run(client.get_status(f"{pid}:project-bootstrap"))
+    # the flow ended (its outcome is Failed) and was not started again
+    assert getattr(status.runtime_status, "value", status.runtime_status) == "Completed"
+    assert status.output["status"] == "Failed", status.output
+    assert len(factory.audit(pid, "OrchestrationTriggered")) == 1
+    assert len(factory.audit(pid, "ExecutionGraphBuilt")) == 1
+    assert len(factory.audit(pid, "AgentTaskScheduled", taskId="GenerateVisionPlan")) == 1
