@@ -194,6 +194,17 @@ class Factory:
         return self.wait(step, timeout=timeout, step=0.1)
 
 
+def failed_nodes(state: dict[str, Any]) -> list[tuple[str, str, str, Any]]:
+    """(flow, task, status, error) of every failed / stalled node: the message of a failed
+    delivery assertion."""
+    return [
+        (g["name"], n["taskId"], n["status"], n.get("error"))
+        for g in state.get("graphs", [])
+        for n in g["nodes"]
+        if n["status"] in ("Failed", "Stalled")
+    ]
+
+
 def _field(row: dict[str, Any], key: str) -> Any:
     return row[key] if key in row else (row.get("details") or {}).get(key)
 
@@ -203,6 +214,8 @@ def small_request(project_id: str, *, tenant_id: str = "contoso", **extra: Any) 
     from podium.agents.examples import synthetic_request
 
     request = synthetic_request(1, tenant_id=tenant_id, project_id=project_id)
+    # the example's secret references: the fixture gives them dev values (tenant contoso)
+    request["config"] = example_request()["config"]
     request.update(extra)
     return request
 
