@@ -37,8 +37,11 @@ WORKSPACE_ROOT_SETTING = "PODIUM_WORKSPACE_ROOT"
 DATA_DIR_SETTING = "PODIUM_DATA_DIR"
 
 # errorClass of a failure (podium.domain.policies.ErrorClass values). Permanent failures are
-# Fatal except test verdicts, which the domain treats as partially recoverable (skip/escalate).
+# Fatal except test verdicts, which the domain treats as partially recoverable (skip/escalate),
+# and policy violations (tenant, secrets, workspace), which it never retries.
 PARTIALLY_RECOVERABLE_CODES = frozenset({"TestFailed", "CoverageBelowThreshold"})
+POLICY_VIOLATION_CODES = frozenset({"TenantViolation", "SecretInjectionBlocked",
+                                    "WorkspaceViolation"})
 
 # A namespace of our own, so result ids never collide with ids minted elsewhere.
 _RESULT_NAMESPACE = uuid.UUID("4f1c2c3e-7a0b-4d8e-9a55-0d1f5e0c9b21")
@@ -228,6 +231,8 @@ def error_fields(reason: str, permanent: bool) -> dict[str, str]:
         error_class = "Recoverable"
     elif code in PARTIALLY_RECOVERABLE_CODES:
         error_class = "PartiallyRecoverable"
+    elif code in POLICY_VIOLATION_CODES:
+        error_class = "PolicyViolation"
     else:
         error_class = "Fatal"
     return {"errorCode": code, "message": reason, "errorClass": error_class}

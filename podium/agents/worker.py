@@ -156,9 +156,10 @@ class AgentWorker:
             return ProcessOutcome("rejected", error=reason)
 
         inputs = dict(task.inputs)
+        project = workspace_request(task.workspace)
         raw_fault = inputs.pop(FAULT_KEY, None)
-        if raw_fault is None:
-            raw_fault = request_fault(task.workspace)
+        if raw_fault is None and project is not None:
+            raw_fault = project.get(FAULT_KEY)
         task = _replace_inputs(task, inputs)
         key = self._memo_key(task)
         state, recorded = self.memo.begin(key)
@@ -193,6 +194,11 @@ class AgentWorker:
         prepared = _Prepared(task, handler, fault, ctx, ack)
         if bad_fault is not None:
             answer = messages.failed(task, f"InvalidTask: {bad_fault}", True)
+            return self._send_final(prepared, send, [ack], answer, "failed", 0.0)
+        foreign = _foreign_workspace(task, project)
+        if foreign is not None:
+            self.logger.warning("refused %s: %s", key, foreign)
+            answer = messages.failed(task, foreign, True)
             return self._send_final(prepared, send, [ack], answer, "failed", 0.0)
         if handler is None:
             reason = (f"UnknownTaskType: {self.agent_id} does not handle {task.task_type}"
@@ -263,18 +269,30 @@ class AgentWorker:
         return ProcessOutcome(status, sent, error=payload.get("reason"), handler_ms=elapsed)
 
 
-def request_fault(workspace: Path) -> Any:
-    """The ``_fault`` block of the project request in the workspace, if any.
+def workspace_request(workspace: Path) -> dict[str, Any] | None:
+    """The project request in the workspace (``request.json``), if there is a readable one.
 
-    Why: a fault test submits a request with ``_fault``; reading it here makes it reach every
-    agent without the orchestration having to copy it into each task's inputs.
+    Why the worker reads it: it names the tenant and project that own the workspace (a task
+    of another tenant must not touch it), and a fault test's ``_fault`` block reaches every
+    agent through it without the orchestration copying it into each task.
     """
     try:
         with open(workspace / "request.json", encoding="utf-8") as handle:
             document = json.load(handle)
     except (OSError, ValueError):
         return None
-    return document.get(FAULT_KEY) if isinstance(document, dict) else None
+    return document if isinstance(document, dict) else None
+
+
+def _foreign_workspace(task: messages.AgentTask, project: dict[str, Any] | None) -> str | None:
+    """A TenantViolation reason when the workspace belongs to another tenant or project."""
+    if project is None:
+        return None
+    owner = (project.get("tenantId"), project.get("projectId"))
+    if owner == (task.tenant_id, task.project_id) or None in owner:
+        return None
+    return (f"TenantViolation: workspace {task.workspace} belongs to {owner[0]}/{owner[1]}, "
+            f"not {task.tenant_id}/{task.project_id}")
 
 
 def _replace_inputs(task: messages.AgentTask, inputs: dict[str, Any]) -> messages.AgentTask:

@@ -121,7 +121,8 @@ def test_fallback_planner_answers_when_the_planner_is_silent(tmp_path) -> None:
     for agent in ("planner-agent", "basic-planner-agent"):
         workers[agent].process(scheduled(
             task_id="T3", task_type="PlanMicroservices", agent_id=agent,
-            workspace=str(tmp_path), inputs={"_fault": fault}), results.append)
+            workspace=str(tmp_path), inputs={"_fault": fault}, tenant_id="contoso",
+            project_id="contoso-shop"), results.append)
     assert [(m["source"], m["eventType"]) for m in results] == [
         ("basic-planner-agent", "AgentTaskAcknowledged"),
         ("basic-planner-agent", "AgentTaskCompleted")]
@@ -142,7 +143,8 @@ def test_fault_in_the_project_request_reaches_the_agents(tmp_path) -> None:
                                       ("enterprise-architect-agent", "GenerateDomainModel", 2)):
         workers[agent].process(scheduled(task_id=task_type, task_type=task_type,
                                          agent_id=agent, workspace=str(tmp_path),
-                                         attempt=attempt), answers.append)
+                                         attempt=attempt, tenant_id="contoso",
+                                         project_id="contoso-shop"), answers.append)
     finals = [(m["source"], m["eventType"]) for m in answers
               if m["eventType"] != "AgentTaskAcknowledged"]
     assert finals == [("vision-architect-agent", "AgentTaskCompleted"),

@@ -136,10 +136,11 @@ def test_agent_process_over_stdio_plans_a_project(tmp_path) -> None:
     (tmp_path / "request.json").write_text(example_path().read_text())
     process = _agent_process("--agents", "vision-architect-agent,planner-agent",
                              "--transport", "stdio")
+    owner = {"tenant_id": "contoso", "project_id": "contoso-shop"}
     tasks = [scheduled(task_id="T1", task_type="GenerateVisionPlan",
-                       agent_id="vision-architect-agent", workspace=str(tmp_path)),
+                       agent_id="vision-architect-agent", workspace=str(tmp_path), **owner),
              scheduled(task_id="T3", task_type="PlanMicroservices", agent_id="planner-agent",
-                       workspace=str(tmp_path))]
+                       workspace=str(tmp_path), **owner)]
     stdout, stderr = process.communicate("".join(json.dumps(t) + "\n" for t in tasks),
                                          timeout=60)
     assert process.returncode == 0, stderr

@@ -334,3 +334,14 @@ def test_handler_logs_carry_the_tasks_correlation_fields(tmp_path) -> None:
         "traceId": trace, "tenantId": "tenant-a", "projectId": "proj-1", "taskId": "t1",
         "agentId": "echo-agent"}
     assert current_context() == {}
+
+
+def test_a_task_of_another_tenant_cannot_touch_the_workspace(worker, calls, tmp_path) -> None:
+    (tmp_path / "request.json").write_text('{"tenantId": "contoso", "projectId": "shop"}')
+    sent: list[dict[str, Any]] = []
+    outcome = worker.process(task(tmp_path, value=1), sent.append)  # tenant-a / proj-1
+    assert outcome.status == "failed" and calls == []
+    failed = sent[-1]["payload"]
+    assert failed["errorCode"] == "TenantViolation" and failed["permanent"] is True
+    assert failed["errorClass"] == "PolicyViolation"
+    assert not (tmp_path / "out").exists()
