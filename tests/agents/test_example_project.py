@@ -278,3 +278,22 @@ def test_generated_services_run_under_uvicorn(project) -> None:
         server.terminate()
         server.wait(10)
         server.stderr.close()
+
+
+def test_unit_tests_reuse_a_passing_run_on_identical_sources(project, tmp_path) -> None:
+    import shutil
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(project["workspace"], workspace)
+    run = make_runner(builtin_workers(), workspace, [])
+    # config written after validation (appsettings) does not invalidate the verdict
+    assert (workspace / "services/catalog/appsettings.dev.json").is_file()
+    reused = outputs(run("qa-agent", "RunUnitTests", serviceName="catalog"))
+    assert reused["reused"] == 1 and reused["passedAll"] is True
+    forced = outputs(run("qa-agent", "RunUnitTests", serviceName="catalog", rerun=True,
+                         task_id="forced"))
+    assert forced["reused"] == 0 and forced["passed"] == reused["passed"]
+    api = workspace / "services/catalog/app/api.py"
+    api.write_text(api.read_text().replace("status_code=201", "status_code=200"))
+    changed = outputs(run("qa-agent", "RunUnitTests", serviceName="catalog", task_id="changed"))
+    assert changed["reused"] == 0 and changed["failed"] == 2 and changed["passedAll"] is False

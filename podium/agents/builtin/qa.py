@@ -31,8 +31,9 @@ DEFAULT_MIN_COVERAGE = 70.0
 
 
 def _summary(results: dict[str, Any]) -> dict[str, Any]:
-    return {k: results[k] for k in ("serviceName", "total", "passed", "failed", "errors",
-                                    "skipped", "coverage", "durationMs", "passedAll")}
+    return {k: results.get(k) for k in ("serviceName", "total", "passed", "failed", "errors",
+                                        "skipped", "coverage", "durationMs", "passedAll",
+                                        "reused")}
 
 
 def _min_coverage(task: AgentTask) -> float:
@@ -55,8 +56,13 @@ def validate_microservice(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
 
 
 def run_unit_tests(task: AgentTask, ctx: AgentContext) -> dict[str, Any]:
-    runs = [_summary(run_service_tests(ctx, name)) for name in service_names(task, ctx)]
-    return {"services": runs, "passed": sum(r["passed"] for r in runs),
+    """Run every service's suite; a passing run on identical sources is reused unless
+    ``inputs.rerun`` is true (the testing-plan flow re-runs what assembly validated)."""
+    reuse = not task.inputs.get("rerun", False)
+    runs = [_summary(run_service_tests(ctx, name, reuse=reuse))
+            for name in service_names(task, ctx)]
+    return {"services": runs, "reused": sum(bool(r["reused"]) for r in runs),
+            "passed": sum(r["passed"] for r in runs),
             "failed": sum(r["failed"] + r["errors"] for r in runs),
             "passedAll": all(r["passedAll"] for r in runs)}
 
