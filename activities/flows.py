@@ -402,6 +402,15 @@ def apply_coordinator_decision(job: dict[str, Any]) -> dict[str, Any]:
             at=job["at"],
             children=decision["children"],
         )
+        for child in decision["children"]:  # and in each child's own trail
+            record = adapters().projects.get(job["tenantId"], child) or {}
+            audit(
+                {**job, "projectId": child, "traceId": record.get("traceId") or job["traceId"]},
+                "BlockedByUpstream",
+                f"upstream {job['projectId']} failed ({job['flow']}); not started",
+                at=job["at"],
+                upstream=job["projectId"],
+            )
     if decision.get("delivered"):
         from activities.delivery import deliver
 

@@ -176,6 +176,15 @@ def _finish(context, run: dict[str, Any], graph: ExecutionGraph, abort_reason: s
             "at": now_iso(context),
         },
     )
+    if decision.get("failed"):
+        # Children waiting for this project can never be cascaded now: tell their
+        # coordinators (status BlockedByUpstream), so Studio shows why they do not start.
+        for child in decision.get("children") or []:
+            context.signal_entity(
+                coordinator(child),
+                "upstream_failed",
+                {"upstreamId": run["projectId"], "at": now_iso(context)},
+            )
     yield context.call_activity(
         "apply_coordinator_decision",
         {

@@ -1,0 +1,122 @@
+"""Fault tests of the factory (issue 4), lifecycle side: work of a later phase is postponed
+(and counted) until the project reaches it; multi-project children wait for, cascade from, or
+are blocked by their upstream."""
+
+from __future__ import annotations
+
+from podium.observability import get_metrics
+from tests.factory.conftest import failed_nodes, small_request
+
+
+def _pending(factory, pid: str, graph_task: str):
+    def find():
+        response = factory.get(f"/api/projects/{pid}")
+        if response.status_code != 200:
+            return None
+        tasks = response.json()["humanTasks"]
+        return next((t for t in tasks if t.get("graphTaskId") == graph_task), None)
+
+    return find
+
+
+def _blocked_metric() -> float:
+    snapshot = get_metrics().snapshot().get("blocked_tasks_due_to_phase", [])
+    return sum(value for labels, value in snapshot if labels.get("phase") == "Assembly")
+
+
+def test_out_of_phase_work_is_postponed_until_its_phase(factory):
+    """"Regenerate Microservice" while the project is still in Planning starts an Assembly
+    flow: its first task is postponed (blocked_tasks counted, TaskPostponed audited, nothing
+    dispatched); when the domain model is approved the project enters Assembly, the
+    LifecyclePhaseAdvanced event wakes the flow and it runs to completion."""
+    pid = factory.create(small_request("postpone-1"))
+    factory.wait(_pending(factory, pid, "ApproveDomainModel"))
+    factory.quiet(pid)
+    assert factory.project(pid)["phase"] == "Planning"
+    metric_before = _blocked_metric()
+
+    started = factory.post(
+        f"/api/projects/{pid}/actions/regenerate-microservice", {"serviceName": "svc001"}
+    )
+    assert started.status_code == 202, started.text
+    instance = started.json()["instanceId"]
+    state = factory.wait(lambda: (s := factory.project(pid))["blockedTasks"] >= 1 and s)
+    postponed = factory.wait_audit(pid, "TaskPostponed")
+    assert "ApplyMicroserviceTemplate" in postponed[0]["action"], postponed[0]
+    factory.quiet(pid)
+    assert _blocked_metric() >= metric_before + 1
+    mine = [r for r in factory.audit(pid, "AgentTaskScheduled")
+            if r["details"].get("flowInstanceId") == instance]
+    assert mine == [], "an Assembly task ran while the project was in Planning"
+    regen = next(g for g in state["graphs"] if g["instanceId"] == instance)
+    assert all(n["status"] != "InProgress" for n in regen["nodes"]), regen["nodes"]
+    assert factory.project(pid)["phase"] == "Planning"
+
+    task = factory.wait(_pending(factory, pid, "ApproveDomainModel"))
+    approve = factory.post(f"/api/projects/{pid}/human-tasks/{task['taskId']}",
+                           {"response": "Approve"})
+    assert approve.status_code == 200, approve.text
+    factory.wait_audit(pid, "PhaseAdvanced", phase="Assembly")
+
+    def regen_done():
+        graphs = factory.project(pid)["graphs"]
+        graph = next(g for g in graphs if g["instanceId"] == instance)
+        return graph["status"] in ("Completed", "Failed") and graph
+
+    graph = factory.wait(regen_done, timeout=60)
+    assert graph["status"] == "Completed", [(n["taskId"], n["status"]) for n in graph["nodes"]]
+    mine = [r for r in factory.audit(pid, "AgentTaskScheduled")
+            if r["details"].get("flowInstanceId") == instance]
+    assert {r["taskId"] for r in mine} >= {"ApplyMicroserviceTemplate", "RunMicroserviceValidation"}
+    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    assert state["status"] == "Completed", failed_nodes(state)
+
+
+def test_child_waits_for_upstream_phase_then_is_cascaded(factory):
+    """A child created with upstream=[parent], triggerOnUpstreamPhase=Assembly waits
+    (WaitingForUpstream) until the parent enters Assembly; then the parent's advance emits
+    OrchestrationCascadeTriggered and the child's bootstrap starts."""
+    parent = factory.create(small_request("parent-ok"))
+    factory.wait(_pending(factory, parent, "ApproveDomainModel"))
+    child = factory.create(
+        small_request("child-ok", upstream=[parent], triggerOnUpstreamPhase="Assembly")
+    )
+    factory.wait_audit(child, "WaitingForUpstream")
+    factory.quiet(parent)
+    state = factory.project(child)
+    assert state["status"] == "WaitingForUpstream" and state["graphs"] == [], state["status"]
+    assert child in factory.project(parent)["children"]
+
+    task = factory.wait(_pending(factory, parent, "ApproveDomainModel"))
+    factory.post(f"/api/projects/{parent}/human-tasks/{task['taskId']}", {"response": "Approve"})
+    cascade = factory.wait(lambda: factory.events(parent, "OrchestrationCascadeTriggered"))
+    assert cascade[0]["payload"]["triggeredChildren"] == [child]
+    assert cascade[0]["payload"]["phase"] == "Assembly"
+    factory.wait_audit(child, "OrchestrationTriggered")
+    factory.wait(_pending(factory, child, "ApproveDomainModel"))
+    assert factory.project(child)["status"] == "InProgress"
+
+
+def test_child_of_a_failed_upstream_is_blocked_and_audited(factory):
+    """The parent's production approval is rejected: its flow fails and the project is Failed.
+    Its waiting child (trigger DeliveryComplete) is never started: it is blocked and the block
+    is audited in both projects."""
+    target = "ApproveProductionDeployment"
+    parent = factory.create(small_request("parent-ko"))
+    factory.wait(_pending(factory, parent, "ApproveDomainModel"))
+    child = factory.create(small_request("child-ko", upstream=[parent]))
+    factory.wait_audit(child, "WaitingForUpstream")
+    factory.approve_all(parent, lambda s: _pending(factory, parent, target)(), leave=(target,))
+    task = _pending(factory, parent, target)()
+    rejected = factory.post(f"/api/projects/{parent}/human-tasks/{task['taskId']}",
+                            {"response": "Reject"}, user="ops", roles=["Admin"])
+    assert rejected.status_code == 200, rejected.text
+    factory.wait(lambda: factory.project(parent)["status"] == "Failed")
+    factory.wait_audit(parent, "UpstreamFailed")
+    row = factory.wait_audit(child, "BlockedByUpstream")[0]
+    assert parent in row["action"]
+    factory.quiet(parent)
+    state = factory.project(child)
+    assert state["status"] == "BlockedByUpstream", state["status"]
+    assert state["graphs"] == []
+    assert not factory.audit(child, "OrchestrationTriggered")
