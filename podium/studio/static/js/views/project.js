@@ -153,7 +153,7 @@ export function mount(container, ctx, projectId) {
           ${s.phaseMessage ? `<p id="mark-phase-msg" class="msg msg-${esc(s.phaseMessage.kind)}" role="${s.phaseMessage.kind === "error" ? "alert" : "status"}">${esc(s.phaseMessage.text)}</p>` : ""}</div>` : ""}
         <ul class="ph-flows" id="phf-${esc(name)}"${open ? "" : " hidden"}>
           ${flows.length ? flows.map((f) => `<li><button type="button" class="linkish" data-action="flow" data-flow-id="${esc(f.flowId)}">
-            ${esc(f.name || f.flowId)}</button> ${badge(f.status)}</li>`).join("") : `<li class="empty">No flows in this phase.</li>`}
+            ${esc(f.name || f.flowId)}${f.key ? ` <span class="sub">${esc(f.key)}</span>` : ""}</button> ${badge(f.status)}</li>`).join("") : `<li class="empty">No flows in this phase.</li>`}
         </ul></li>`;
     }).join("")}</ol>`);
   }
@@ -162,7 +162,7 @@ export function mount(container, ctx, projectId) {
     const list = graphs();
     morph($("p-tabs"), list.length ? `<div role="tablist" aria-label="Flows" class="tabs">${list.map((g) => `
       <button type="button" role="tab" id="tab-${esc(g.flowId)}" aria-selected="${g.flowId === s.flowId}"
-        aria-controls="p-dag" tabindex="${g.flowId === s.flowId ? 0 : -1}" data-action="flow" data-flow-id="${esc(g.flowId)}">${esc(g.name || g.flowId)} ${badge(g.status)}
+        aria-controls="p-dag" tabindex="${g.flowId === s.flowId ? 0 : -1}" data-action="flow" data-flow-id="${esc(g.flowId)}">${esc(g.name || g.flowId)}${g.key ? ` <span class="sub">${esc(g.key)}</span>` : ""} ${badge(g.status)}
         <span class="pct">${percent(g.progress)}%</span></button>`).join("")}</div>`
       : `<p class="empty">No flows have started yet.</p>`);
     const g = graph();
