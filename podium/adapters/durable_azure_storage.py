@@ -173,6 +173,7 @@ class AzureStorageDurableStore(DurableStore):
         self.hub = hub
         self._lock = threading.RLock()
         self._lease: Any = None
+        self._pidx: dict[str, dict[int, str]] | None = None  # see _pending_index
         self._lease_lost = False
         self._stop_renewing = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -277,23 +278,57 @@ class AzureStorageDurableStore(DurableStore):
                 else:
                     client.submit_transaction(
                         [("upsert", e, {"mode": UpdateMode.REPLACE}) for e in chunk])
+        if table == "Pending" and self._pidx is not None:
+            for e in entities:
+                self._pidx[e["PartitionKey"]][int(e["RowKey"])] = e["owner"]
 
     def _delete_keys(self, table: str, keys: Iterable[tuple[str, str]]) -> None:
+        """Deletes that ignore "not found", grouped in single-partition transactions of up to
+        100 (a transaction fails whole if one row is missing: that chunk is then retried one
+        by one)."""
+        keys = list(keys)
         client = self._t[table]
+        by_pk: dict[str, list[str]] = {}
         for pk, rk in keys:
-            with contextlib.suppress(ResourceNotFoundError):
-                client.delete_entity(pk, rk)
+            by_pk.setdefault(pk, []).append(rk)
+        for pk, rks in by_pk.items():
+            for i in range(0, len(rks), 100):
+                chunk = rks[i:i + 100]
+                if len(chunk) > 1:
+                    try:
+                        client.submit_transaction(
+                            [("delete", {"PartitionKey": pk, "RowKey": rk}) for rk in chunk])
+                        continue
+                    except (HttpResponseError, ResourceNotFoundError):
+                        pass  # a row was already gone (a replayed batch): one by one
+                for rk in chunk:
+                    with contextlib.suppress(ResourceNotFoundError):
+                        client.delete_entity(pk, rk)
+        if table == "Pending" and self._pidx is not None:
+            for pk, rk in keys:
+                self._pidx[pk].pop(int(rk), None)
 
     def _keys(self, table: str, flt: str, params: dict[str, Any]) -> list[tuple[str, str]]:
         return [(e["PartitionKey"], e["RowKey"]) for e in self._t[table].query_entities(
             flt, parameters=params, select=["PartitionKey", "RowKey"])]
 
+    def _pending_index(self) -> dict[str, dict[int, str]]:
+        """Pending row ids by kind, with their owner (instance or entity id), kept in memory
+        so deleting an owner's rows needs no query. Built from one scan on first use; exact
+        because this process is the hub's only writer (it holds the lease)."""
+        if self._pidx is None:
+            index: dict[str, dict[int, str]] = {kind: {} for kind in PENDING_KINDS}
+            for e in self._t["Pending"].list_entities(
+                    select=["PartitionKey", "RowKey", "owner"]):
+                index.setdefault(e["PartitionKey"], {})[int(e["RowKey"])] = e["owner"]
+            self._pidx = index
+        return self._pidx
+
     def _delete_pending_of(self, kind: str, owner: str, max_id: int | None = None) -> None:
-        flt, params = "PartitionKey eq @pk and owner eq @owner", {"pk": kind, "owner": owner}
-        if max_id is not None:
-            flt += " and RowKey le @max"
-            params["max"] = _rk(max_id)
-        self._delete_keys("Pending", self._keys("Pending", flt, params))
+        rows = self._pending_index()[kind]
+        ids = sorted(i for i, o in rows.items()
+                     if o == owner and (max_id is None or i <= max_id))
+        self._delete_keys("Pending", [(kind, _rk(i)) for i in ids])
 
     def _clear_history(self, instance_id: str) -> None:
         keys = self._keys("History", "PartitionKey eq @pk", {"pk": escape_key(instance_id)})
