@@ -3,6 +3,7 @@ real engine + Durable SDK running the engine tests' every-action orchestration o
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -169,3 +170,37 @@ def test_engine_runs_every_action_on_azure_storage(azurite: Any) -> None:
     finally:
         engine.stop()
         store.close()
+
+
+def test_one_owner_per_task_hub(azurite: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.storage.blob import BlobLeaseClient, BlobServiceClient
+
+    from podium.adapters import durable_azure_storage as mod
+    from podium.localhost.engine.store import StoreLocked
+
+    monkeypatch.setattr(mod, "RENEW_EVERY", 0.1)
+    name = hub()
+    owner = AzureStorageDurableStore(azurite.connection_string, name)
+    try:
+        with pytest.raises(StoreLocked, match=f"another host process is using the task hub "
+                                              f"'{name}'"):
+            AzureStorageDurableStore(azurite.connection_string, name, lock_wait=0.3)
+        time.sleep(0.5)  # renewed meanwhile: still ours
+        owner.apply(WriteBatch(put_instances={"a": inst("a")}))
+        # somebody breaks our lease (an operator, or we were paused past its expiry)
+        with BlobServiceClient.from_connection_string(azurite.connection_string) as svc:
+            blob = svc.get_blob_client(f"{name.lower()}-leases", "owner")
+            BlobLeaseClient(blob).break_lease(lease_break_period=0)
+            deadline = time.monotonic() + 5
+            while not owner._lease_lost and time.monotonic() < deadline:
+                time.sleep(0.05)
+        with pytest.raises(StoreLocked, match="lease .* was lost"):
+            owner.apply(WriteBatch(put_instances={"b": inst("b")}))
+        assert owner.get_instance("b") is None
+    finally:
+        owner.close()
+    again = AzureStorageDurableStore(azurite.connection_string, name, lock_wait=0.3)
+    try:
+        assert again.get_instance("a") is not None
+    finally:
+        again.close()
