@@ -444,7 +444,10 @@ def _event(
     *,
     microservice_id: str | None = None,
 ) -> dict[str, Any]:
-    key = payload.get("microserviceId") or payload.get("to") or ""
+    # Same flow instance + type + key = same eventId (and MessageId, which the broker
+    # de-duplicates): a cascade is keyed by its phase, because the bootstrap flow advances the
+    # project twice (Initialization -> Planning, Planning -> Assembly) and cascades each time.
+    key = payload.get("microserviceId") or payload.get("to") or payload.get("phase") or ""
     return {
         "eventType": event_type,
         "eventId": stable_uuid(job["flowInstanceId"], event_type, key),

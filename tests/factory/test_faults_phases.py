@@ -120,3 +120,31 @@ def test_child_of_a_failed_upstream_is_blocked_and_audited(factory):
     assert state["status"] == "BlockedByUpstream", state["status"]
     assert state["graphs"] == []
     assert not factory.audit(child, "OrchestrationTriggered")
+
+
+def test_grandchild_is_cascaded_by_the_second_advance_of_its_parents_bootstrap(factory):
+    """A chain G -> P -> C, each child triggered when its upstream enters Assembly. P's
+    bootstrap advances P twice (Initialization -> Planning when it starts, Planning -> Assembly
+    when it ends), each advance cascading to C: the second cascade must reach C (distinct
+    events), so C starts once P is in Assembly."""
+    g = factory.create(small_request("chain-g"))
+    factory.wait(_pending(factory, g, "ApproveDomainModel"))
+    p = factory.create(small_request("chain-p", upstream=[g], triggerOnUpstreamPhase="Assembly"))
+    factory.wait_audit(p, "WaitingForUpstream")
+    c = factory.create(small_request("chain-c", upstream=[p], triggerOnUpstreamPhase="Assembly"))
+    factory.wait_audit(c, "WaitingForUpstream")
+    factory.wait(lambda: c in factory.project(p)["children"])
+
+    factory.approve_all(g, lambda s: s["phase"] == "Assembly", leave=())
+    factory.wait_audit(p, "OrchestrationTriggered")
+    factory.approve_all(p, lambda s: s["phase"] == "Assembly")
+    cascades = factory.wait(
+        lambda: [e for e in factory.events(p, "OrchestrationCascadeTriggered")
+                 if e["payload"]["phase"] == "Assembly"],
+        timeout=30,
+    )
+    assert cascades[0]["payload"]["triggeredChildren"] == [c]
+    ids = [e["eventId"] for e in factory.events(p, "OrchestrationCascadeTriggered")]
+    assert len(ids) == len(set(ids)) == 2, ids
+    factory.wait_audit(c, "OrchestrationTriggered")
+    factory.wait(_pending(factory, c, "ApproveDomainModel"))
