@@ -297,3 +297,23 @@ def test_unit_tests_reuse_a_passing_run_on_identical_sources(project, tmp_path) 
     api.write_text(api.read_text().replace("status_code=201", "status_code=200"))
     changed = outputs(run("qa-agent", "RunUnitTests", serviceName="catalog", task_id="changed"))
     assert changed["reused"] == 0 and changed["failed"] == 2 and changed["passedAll"] is False
+
+
+def test_auth_flow_passes_when_the_flow_adds_roles_and_scopes(tmp_path) -> None:
+    """security-hardening's DefineRBACModel adds roles/scopes after the identity service was
+    scaffolded: the identity service is refreshed and its own tests still pass."""
+    request = json.loads((Path(__file__).parents[2] / "examples/contoso-shop.json").read_text())
+    request["roles"] = ["Admin", "User"]
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    (workspace / "request.json").write_text(json.dumps(request))
+    run = make_runner(builtin_workers(), workspace, [])
+    outputs(run("basic-planner-agent", "PlanMicroservices"))
+    for name in SERVICES:
+        outputs(run("developer-agent", "ApplyMicroserviceTemplate", serviceName=name))
+    outputs(run("developer-agent", "ScaffoldIdentityService", serviceName="identity"))
+    rbac = outputs(run("security-agent", "DefineRBACModel", roles=["Admin", "User", "QA"],
+                       scopes=["api.read", "api.write", "identity.profile"]))
+    assert rbac["identityRefreshed"] is True and rbac["roles"] == ["Admin", "User", "QA"]
+    auth = outputs(run("qa-agent", "TestAuthenticationFlow"))
+    assert auth["testedRoles"] == ["Admin", "User", "QA"]
