@@ -45,13 +45,14 @@ async def route_orchestration_event(
             attributes={"podium.eventType": event.event_type, "podium.eventId": event.event_id},
         ),
     ):
-        report = await router.route(event)
+        report = await router.route(event, redelivery=(msg.delivery_count or 1) > 1)
         log.info(
-            "routed %s %s: started=%s raised=%s skipped=%s rejected=%s",
+            "routed %s %s: started=%s raised=%s skipped=%s rejected=%s duplicate=%s",
             event.event_type,
             event.event_id,
             report.started,
             report.raised,
             report.skipped,
             report.rejected,
+            report.duplicate,
         )

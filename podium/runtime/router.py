@@ -13,8 +13,11 @@ by the agent-results trigger. For each event:
 3. **Route** by the YAML registry: ``start`` a flow under a deterministic instance id (a
    redelivered event finds the instance and starts nothing), or ``raise`` the event into a
    waiting orchestration. LifecyclePhaseAdvanced also wakes flows that postponed work.
-4. **De-duplicate**: the event's idempotency key (eventId + projectId) is remembered durably
-   *after* routing succeeded, so a crash in between causes a harmless re-route, never a loss.
+4. **De-duplicate**: a new message carrying an event already routed (same eventId +
+   projectId: a second publish, or a copy after the broker's duplicate-detection window) is
+   dropped (``RouteReport.duplicate``). The key is remembered when the event is first seen; a
+   redelivery of the same message (delivery count > 1, i.e. an earlier attempt failed maybe
+   half-way) is routed again, so a crash in between causes a harmless re-route, never a loss.
 """
 
 from __future__ import annotations
@@ -76,8 +79,15 @@ class EventRouter:
         self.metrics = metrics
         self.registry = default_catalog().routing
 
-    async def route(self, event: EventEnvelope) -> RouteReport:
+    async def route(self, event: EventEnvelope, *, redelivery: bool = False) -> RouteReport:
+        """Route one event. A copy of an event already routed (same eventId + projectId, a new
+        message: a second publish, or a redelivery after the broker's duplicate-detection
+        window) is dropped. ``redelivery`` (delivery count > 1: an earlier attempt of this very
+        message failed, maybe half-way) routes again; every start and raise is idempotent."""
         report = RouteReport(event_type=event.event_type)
+        if self.seen(event) and not redelivery:
+            report.duplicate = True
+            return report
         reason, owner = await self._tenant_problem(event)
         if reason:
             report.rejected = reason

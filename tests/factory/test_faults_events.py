@@ -5,6 +5,7 @@ on Azure."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from podium import topology
@@ -38,15 +39,25 @@ def _bootstrap_instances(factory, pid: str) -> list[str]:
     )
 
 
+def _duplicates(caplog, event_id: str) -> int:
+    """How many copies of the event the router dropped as duplicates (from its log)."""
+    return sum(
+        1 for r in caplog.records
+        if r.name == "podium.router" and event_id in r.getMessage()
+        and "duplicate=True" in r.getMessage()
+    )
+
+
 def _rejected(event_type: str, reason: str) -> float:
     return get_metrics().value("event_rejected_total", event_type=event_type, reason=reason) or 0
 
 
-def test_duplicate_project_created_starts_one_orchestration(factory):
+def test_duplicate_project_created_starts_one_orchestration(factory, caplog):
     """The same ProjectCreated envelope published again (same MessageId: dropped by the
     broker's duplicate detection; new MessageId, as a second publisher or a redelivery after
     the detection window would send it: dropped by the router) → one orchestration, one run of
     each task."""
+    caplog.set_level(logging.INFO, logger="podium.router")
     pid = factory.create(small_request("dup-1"))
     factory.wait_audit(pid, "OrchestrationTriggered")
     created = factory.events(pid, "ProjectCreated")
@@ -65,9 +76,12 @@ def test_duplicate_project_created_starts_one_orchestration(factory):
         assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 1, task
     assert len(factory.project(pid)["humanTasks"]) == 1
     assert factory.host.broker.peek(ROUTER_DLQ, 10) == []
+    assert _duplicates(caplog, event["eventId"]) == 2
 
 
-def test_duplicate_project_created_delivered_concurrently_starts_one_orchestration(factory):
+def test_duplicate_project_created_delivered_concurrently_starts_one_orchestration(
+    factory, caplog
+):
     """Two copies of a ProjectCreated (different MessageIds) routed at the same time: the
     deterministic instance id lets only one orchestration start."""
     request = small_request("dup-race")
@@ -81,6 +95,7 @@ def test_duplicate_project_created_delivered_concurrently_starts_one_orchestrati
         "timestamp": "2030-01-01T00:00:00Z",
         "payload": {"projectName": request["name"], "request": request},
     }
+    caplog.set_level(logging.INFO, logger="podium.router")
     for _ in range(3):
         _send(factory, event, message_id=uuid.uuid4().hex)
     pid = request["projectId"]
@@ -92,6 +107,7 @@ def test_duplicate_project_created_delivered_concurrently_starts_one_orchestrati
     for task in ("GenerateVisionPlan", "GenerateDomainModel"):
         assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 1, task
     assert factory.host.broker.peek(ROUTER_DLQ, 10) == []
+    assert _duplicates(caplog, event["eventId"]) == 2
 
 
 def test_cross_tenant_event_is_rejected_audited_and_counted(factory):
