@@ -16,6 +16,7 @@ import pytest
 from podium import topology
 from podium.agents.registry import builtin_workers
 from podium.coordination.principal import encode_principal
+from podium.localhost.broker import subscription_path
 from podium.localhost.broker.topology import SubscriptionSpec
 from podium.runtime.agent_host import AgentHost
 from podium.runtime.dev_secrets import ensure_dev_secrets
@@ -159,6 +160,15 @@ class Factory:
         failing or silent) and the host is idle; then advancing the clock is safe."""
         expected = expected or set()
         self.wait(lambda: set(self.in_progress(pid)) <= expected, timeout=timeout)
+        # every task message taken and settled by its agent (so an acknowledgement it sends
+        # is already on the results queue), then the host idle (the results queue drained)
+        paths = [subscription_path(topology.AGENT_TASKS_TOPIC, a) for a in topology.AGENT_IDS]
+        self.wait(
+            lambda: all(
+                not (c := self.host.broker.counts(p))["active"] and not c["locked"] for p in paths
+            ),
+            timeout=timeout,
+        )
         assert self.host.wait_for_idle(timeout), "the host did not become idle"
 
     def drive(self, pid: str, until, expected: set[str], step_sec: float = 31.0,

@@ -181,3 +181,32 @@ def test_agent_answering_twice_counts_once(factory, caplog):
     # no answer was lost or dead-lettered because of the duplicates
     dlq = factory.host.broker.peek(f"{topology.AGENT_RESULTS_QUEUE}/$DeadLetterQueue", 100)
     assert dlq == [], [m.dead_letter_error_description for m in dlq]
+
+
+def test_agent_that_never_finishes_is_stalled_then_replaced_by_its_fallback(factory):
+    """planner-agent acknowledges but never answers (``noResult``): each attempt is marked
+    TaskStalled at the 15-minute task timeout; after the retries PlanMicroservices falls back
+    to basic-planner-agent and the flow continues."""
+    task = "PlanMicroservices"
+    pid = factory.create(
+        small_request("stall-1", _fault={"agents": ["planner-agent"], "noResult": True})
+    )
+    factory.wait_audit(pid, "AgentTaskScheduled", taskId=task)
+    factory.drive(
+        pid,
+        lambda: factory.status_of(pid, "project-bootstrap", task) == "Completed",
+        expected={task},
+        step_sec=301,
+    )
+    stalls = sorted(factory.audit(pid, "TaskStalled", taskId=task),
+                    key=lambda r: r["details"]["attempt"])
+    assert [r["details"]["decision"]["action"] for r in stalls] == [
+        "Retry", "Retry", "FallbackAgent"
+    ]
+    assert not factory.audit(pid, "AgentNotAcknowledged", taskId=task), "acks were sent"
+    scheduled = _scheduled(factory, pid, task)
+    assert [r["agentId"] for r in scheduled] == ["planner-agent"] * 3 + ["basic-planner-agent"]
+    for stall, sched in zip(stalls, scheduled, strict=False):
+        assert (_ts(stall["timestamp"]) - _ts(sched["timestamp"])).total_seconds() >= 900
+    assert len(factory.events(pid, "TaskStalled")) == 3
+    factory.wait(lambda: factory.project(pid)["humanTasks"])  # the flow went on
