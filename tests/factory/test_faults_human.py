@@ -43,6 +43,9 @@ def test_unanswered_domain_model_approval_continues_after_its_ttl(factory):
     node = factory.node(pid, "project-bootstrap", "ApproveDomainModel")
     assert node["outputs"]["response"] == "TimedOut", node["outputs"]
     assert not _pending(factory, pid, "ApproveDomainModel")()
+    late = factory.post(f"/api/projects/{pid}/human-tasks/{task['taskId']}",
+                        {"response": "Reject"})
+    assert late.status_code == 409, late.text  # the timeout answered it; nothing changes
     state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
     assert state["status"] == "Completed", failed_nodes(state)
 
@@ -132,3 +135,31 @@ def test_phase_rule_not_met_blocks_advance_unless_an_override_role_forces_it(fac
     row = factory.wait_audit(pid, "PhaseAdvanced", phase="Assembly")[0]
     assert "override:user:root:Admin" in row["details"]["triggeredBy"], row
     assert row["details"]["bypassed"] == decision["bypassed"], row
+
+
+def test_escalation_answered_skip_by_an_admin_continues_the_flow(factory):
+    """ConfigureApiGateway fails permanently: ManualInterventionRequired. An Architect may not
+    answer it (403, still pending); an Admin answers Skip: the task is Skipped (by that
+    person), the assembly flow continues and the project is delivered."""
+    task = "ConfigureApiGateway"
+    pid = factory.create(
+        small_request(
+            "escalate-skip", _fault={"taskTypes": [task], "failAttempts": 9, "permanent": True}
+        )
+    )
+    factory.approve_all(pid, lambda s: _pending(factory, pid, task)(), leave=(task,))
+    pending = _pending(factory, pid, task)()
+    path = f"/api/projects/{pid}/human-tasks/{pending['taskId']}"
+    refused = factory.post(path, {"response": "Skip"}, user="ana", roles=["Architect"])
+    assert refused.status_code == 403, refused.text
+    assert _pending(factory, pid, task)()
+    answered = factory.post(path, {"response": "Skip"}, user="root", roles=["Admin"])
+    assert answered.status_code == 200, answered.text
+    factory.wait(lambda: factory.status_of(pid, "microservice-assembly", task) == "Skipped")
+    skipped = factory.audit(pid, "TaskSkipped", taskId=task)
+    assert skipped and skipped[0]["details"].get("overrideBy") == "user:root", skipped
+    response = factory.audit(pid, "HumanTaskResponseReceived", taskId=task)
+    assert [r["actor"] for r in response] == ["user:root"]
+    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed",
+                                leave=(task,))
+    assert state["status"] == "Completed", failed_nodes(state)
