@@ -171,3 +171,15 @@ def test_cli_host_on_a_locked_task_hub_exits_1(tmp_path: Path, capsys: Any) -> N
     err = capsys.readouterr().err.strip()
     assert code == EXIT_FAILURE and len(err.splitlines()) == 1
     assert err.startswith("podium: another host process is using the task hub store")
+
+
+def test_a_wrong_account_key_is_refused_without_echoing_it(tmp_path: Path, azurite: Any) -> None:
+    from podium.adapters import standins
+
+    secret = "c2VjcmV0LWtleQ=="
+    conn = azurite.connection_string.replace(standins.AZURITE_KEY, secret)
+    assert conn != azurite.connection_string
+    app = _app(tmp_path, PODIUM_DURABLE_STORE="azure-storage", AzureWebJobsStorage=conn)
+    with pytest.raises(StoreUnavailable, match=r"\(HTTP 403 ") as exc:
+        LocalHost(app, port=None, data_dir=tmp_path / "d").start()
+    assert secret not in str(exc.value)
