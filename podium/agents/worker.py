@@ -107,12 +107,12 @@ class AgentWorker:
         if injected is not None:
             return injected
         started = time.perf_counter()
-        try:
-            with task_scope(prepared.task):
+        with task_scope(prepared.task):  # the answer and its log line belong to the task too
+            try:
                 result: HandlerReturn | BaseException = _call_sync(prepared)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            result = exc
-        return self._answer(prepared, send, result, started)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+                result = exc
+            return self._answer(prepared, send, result, started)
 
     async def aprocess(self, envelope: Any, send: Send) -> ProcessOutcome:
         """Handle one delivery from async code; sync handlers run in a thread."""
@@ -125,12 +125,12 @@ class AgentWorker:
         if injected is not None:
             return injected
         started = time.perf_counter()
-        try:
-            with task_scope(prepared.task):
+        with task_scope(prepared.task):  # the answer and its log line belong to the task too
+            try:
                 result: HandlerReturn | BaseException = await _call_async(prepared)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
-            result = exc
-        return self._answer(prepared, send, result, started)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes an answer
+                result = exc
+            return self._answer(prepared, send, result, started)
 
     # -- internals ------------------------------------------------------------------------
     def _memo_key(self, task: messages.AgentTask) -> str:

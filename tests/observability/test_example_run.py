@@ -74,11 +74,6 @@ def test_one_trace_id_through_spans_and_audit(observed: io.StringIO, app: RealAp
     assert {line["traceId"] for line in correlated} <= {trace_id}
 
 
-@pytest.mark.xfail(
-    reason="the app logs outside its spans/bind_context (router's 'routed ...' line is written "
-    "after the with block; agent workers bind no traceId), so its log lines carry no traceId",
-    strict=False,
-)
 def test_every_app_log_line_of_the_run_carries_the_trace_id(
     observed: io.StringIO, app: RealApp
 ) -> None:
