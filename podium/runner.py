@@ -132,6 +132,7 @@ class Run:
             return 2
         project_id = created.json()["projectId"]
         self.say(f"Project {project_id} created (traceId {created.json()['traceId']})")
+        self.say(f"Follow it in Studio: {self.host.base_url}/api/studio#/projects/{project_id}")
         started = time.monotonic()
         while time.monotonic() - started < self.args.timeout:
             state = self._state(project_id)
@@ -190,7 +191,7 @@ class Run:
                  f"--url {self.host.base_url}")
         self.say(f"   or:           curl -X POST {url} -H 'Content-Type: application/json' "
                  f"-d '{{\"response\": \"Approve\"}}'")
-        self.say(f"   or open Studio: {self.host.base_url}/api/studio\n")
+        self.say(f"   or in Studio: {self.host.base_url}/api/studio#/projects/{project_id}\n")
 
     def _delivered(self, state: dict[str, Any], seconds: float) -> int:
         target = (self.args.output / state["projectId"]).resolve()
