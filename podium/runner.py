@@ -180,7 +180,7 @@ class Run:
     def _announce(self, project_id: str, task: dict[str, Any], auto: bool) -> None:
         tid = task["taskId"]
         options = "/".join(task["options"])
-        self.say(f"\n⏸  Waiting for a {task['requiredRole']}: {task['title']} "
+        self.say(f"\n⏸  Waiting for role {task['requiredRole']}: {task['title']} "
                  f"({options}; expires {task.get('expiresAt')})")
         if task.get("description"):
             self.say(f"   {task['description']}")
@@ -206,8 +206,11 @@ class Run:
         failed = [g for g in state["graphs"] if g["status"] == "Failed"]
         print(f"\n✘ {project_id} failed in phase {state['phase']}", file=sys.stderr)
         for g in failed:
-            bad = [n["taskId"] for n in g["nodes"] if n["status"] == "Failed"]
-            print(f"  flow {g['name']} ({g['flowId']}): failed tasks {bad}", file=sys.stderr)
+            for node in (n for n in g["nodes"] if n["status"] == "Failed"):
+                error = node.get("error") or {}
+                print(f"  flow {g['flowId']}: {node['taskId']} failed: "
+                      f"{error.get('message') or error.get('code') or 'no reason recorded'}",
+                      file=sys.stderr)
         print(f"  audit trail: {self.host.base_url}/api/projects/{project_id}/audit",
               file=sys.stderr)
         return 1
