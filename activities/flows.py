@@ -10,10 +10,12 @@ from activities import bp
 from activities._runtime import adapters, audit, log, metrics, publish
 from podium.adapters.ports import ConcurrencyError
 from podium.coordination.ids import stable_uuid
-from podium.domain import ExecutionGraph, TaskStatus
+from podium.domain import ExecutionGraph, OrchestrationTask, TaskStatus
 from podium.domain.flows import default_catalog
 from podium.observability import record_orchestration_episode, traced
 from podium.runtime.project_view import duration_ms
+
+METRICS_DEDUPE_TTL_SEC = 7 * 24 * 3600
 
 
 def _settings_defaults() -> dict[str, Any]:
@@ -94,47 +96,33 @@ def _override_templates(graph: ExecutionGraph, templates: list[str]) -> None:
 @bp.activity_trigger(input_name="job", activity="record_transitions")
 @traced("activity record_transitions")
 def record_transitions(job: dict[str, Any]) -> dict[str, Any]:
-    """Apply the runner's transitions to the stored snapshot (with ETag), audit each one and
-    publish the events that go with them. A retry re-applies nothing: transitions already in
-    the snapshot's log are skipped."""
-    store = adapters().graphs
-    for _ in range(10):
-        found = store.get_snapshot(job["tenantId"], job["projectId"], job["flowInstanceId"])
-        if found is None:
-            raise LookupError(f"no graph snapshot for {job['flowInstanceId']}")
-        snapshot, etag = found
-        applied = set(snapshot.get("applied", []))
-        graph = ExecutionGraph.from_dict(snapshot["graph"], check_phases=False)
-        new = [t for t in job["transitions"] if _tkey(t) not in applied]
-        for transition in new:
-            graph.apply(transition)
-        snapshot.update(
-            graph=graph.to_dict(),
-            progress=job["progress"],
-            updatedAt=job["at"],
-            applied=sorted(applied | {_tkey(t) for t in new})[-5000:],
-        )
-        try:
-            store.save_snapshot(
-                job["tenantId"], job["projectId"], job["flowInstanceId"], snapshot, etag=etag
-            )
-            break
-        except ConcurrencyError:
-            continue
+    """Audit each of the runner's transitions, publish the events that go with them, count
+    the seed's metrics, and, when the runner asks (``checkpoint``), apply the accumulated
+    transitions to the stored snapshot (ETag-guarded read-modify-write). Idempotent: the
+    snapshot keeps the last applied sequence number, audit rows have deterministic ids, and
+    metrics are counted once per transition sequence number."""
+    applied = _checkpoint(job) if job.get("checkpoint") else 0
+    a = adapters()
     for transition in job["transitions"]:
-        task = graph.task(transition["taskId"])
+        task = OrchestrationTask.from_dict(job["tasks"][transition["taskId"]])
         audit(
             job,
             f"Task{transition['to']}",
             f"{task.type} → {transition['to']}",
             at=transition.get("at") or job["at"],
-            key=_tkey(transition),
+            key=transition.get("seq", _tkey(transition)),
             taskId=task.task_id,
             agentId=task.agent_id,
             attempts=task.attempts,
             **{k: v for k, v in transition.items() if k in ("error", "reason", "overrideBy")},
         )
-        if transition in new:  # an activity retry must not count twice
+        first_time = a.processed_events.remember(
+            job["tenantId"],
+            job["projectId"],
+            f"metrics:{job['flowInstanceId']}:{transition.get('seq', _tkey(transition))}",
+            METRICS_DEDUPE_TTL_SEC,
+        )
+        if first_time:  # an activity retry must not count twice
             _task_metrics(job, task, transition)
     for blocked in job.get("blocked", []):
         metrics().phase_blocked(job.get("phase") or "", task_type=blocked.get("taskType"))
@@ -148,17 +136,50 @@ def record_transitions(job: dict[str, Any]) -> dict[str, Any]:
         )
     for event in job.get("events", []):
         publish(event)
+    last = max((t.get("seq", 0) for t in job["transitions"]), default=0)
     record_orchestration_episode(
         trace_id=job["traceId"],
         orchestrator="flow_runner",
         instance_id=job["flowInstanceId"],
-        episode=len(applied),
+        episode=last,
         started_at=_parse_ts(job["at"]),
         ended_at=datetime.now(UTC),
         status="Running",
-        attributes={"podium.flow": job["flow"], "podium.transitions": len(new)},
+        attributes={"podium.flow": job["flow"], "podium.transitions": len(job["transitions"])},
     )
-    return {"applied": len(new)}
+    return {"recorded": len(job["transitions"]), "checkpointed": applied}
+
+
+def _checkpoint(job: dict[str, Any]) -> int:
+    """Apply ``job["checkpoint"]`` transitions newer than the snapshot's sequence number."""
+    store = adapters().graphs
+    for _ in range(10):
+        found = store.get_snapshot(job["tenantId"], job["projectId"], job["flowInstanceId"])
+        if found is None:
+            raise LookupError(f"no graph snapshot for {job['flowInstanceId']}")
+        snapshot, etag = found
+        last = int(snapshot.get("seq", 0))
+        new = [t for t in job["checkpoint"] if t.get("seq", 0) > last]
+        if not new:
+            return 0
+        graph = ExecutionGraph.from_dict(snapshot["graph"], check_phases=False)
+        for transition in new:
+            graph.apply({k: v for k, v in transition.items() if k != "seq"})
+        snapshot.update(
+            graph=graph.to_dict(),
+            progress=job["progress"],
+            updatedAt=job["at"],
+            seq=max(t.get("seq", 0) for t in new),
+        )
+        snapshot.pop("applied", None)
+        try:
+            store.save_snapshot(
+                job["tenantId"], job["projectId"], job["flowInstanceId"], snapshot, etag=etag
+            )
+            return len(new)
+        except ConcurrencyError:
+            continue
+    raise ConcurrencyError(f"snapshot of {job['flowInstanceId']} kept changing; will retry")
 
 
 def _parse_ts(value: str) -> datetime:
@@ -433,7 +454,7 @@ def _snapshot(job: dict[str, Any], graph: ExecutionGraph, phase: str, status: st
         "progress": graph.progress(),
         "createdAt": job["at"],
         "updatedAt": job["at"],
-        "applied": [],
+        "seq": 0,
     }
 
 
