@@ -188,6 +188,8 @@ def _await_agent(
         del waiters[kind]
         event = event_data(winner.result) or {}
         payload = event.get("payload") or {}
+        if any(event.get(k) != job[k] for k in ("tenantId", "projectId", "traceId")):
+            continue  # not this project's answer (forged or misrouted): never trust it
         if int(payload.get("attempt", attempt)) != attempt:
             continue  # a late answer to an earlier attempt
         if kind == "AgentTaskAcknowledged":

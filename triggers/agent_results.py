@@ -16,7 +16,7 @@ from podium.domain.routing import external_event_name
 from podium.observability import bind_context, start_span
 from podium.runtime.router import InvalidEvent, parse_message
 from triggers import bp
-from triggers._shared import adapters
+from triggers._shared import adapters, metrics
 
 log = logging.getLogger("podium.agent_results")
 DEDUPE_TTL_SEC = 7 * 24 * 3600
@@ -56,6 +56,16 @@ async def receive_agent_result(
     if event.event_type not in RESULT_TYPES:
         raise InvalidEvent(f"eventType {event.event_type!r} is not an agent result")
     payload = event.payload.model_dump(by_alias=True, mode="json")
+    if not str(payload.get("instanceId") or "").startswith(f"{event.project_id}:"):
+        # Task instances are named "<projectId>:<flow>...": an answer naming another
+        # project's instance is forged or misrouted; drop it (the agent_task orchestration also
+        # ignores answers whose tenant / project / trace differ from its own).
+        metrics().event_rejected(event.event_type, "project")
+        log.warning(
+            "agent result %s for %s rejected: instance %s is not a task of project %s",
+            event.event_id, payload.get("taskId"), payload.get("instanceId"), event.project_id,
+        )
+        return
     key = f"{payload['taskId']}|{event.trace_id}|{payload.get('attempt', 1)}|{event.event_type}"
     with (
         bind_context(

@@ -197,3 +197,50 @@ def test_duplicate_project_created_after_the_flow_failed_restarts_nothing(factor
     assert len(factory.audit(pid, "OrchestrationTriggered")) == 1
     assert len(factory.audit(pid, "ExecutionGraphBuilt")) == 1
     assert len(factory.audit(pid, "AgentTaskScheduled", taskId="GenerateVisionPlan")) == 1
+
+
+def test_forged_agent_result_from_another_tenant_is_ignored(factory):
+    """While planner-agent stays silent, an AgentTaskCompleted for its dispatch claiming
+    tenant fabrikam (or another project) arrives on the results queue: it does not complete
+    the task; the real outcome (the fallback agent's plan) does."""
+    from podium.coordination.ids import task_instance_id
+
+    task = "PlanMicroservices"
+    pid = factory.create(
+        small_request("forged-1", _fault={"agents": ["planner-agent"], "silent": True})
+    )
+    factory.wait_audit(pid, "AgentTaskScheduled", taskId=task)
+    dispatch = task_instance_id(f"{pid}:project-bootstrap", f"{task}#1")
+    before = _rejected("AgentTaskCompleted", "project")
+    trace = factory.project(pid)["traceId"]
+    for tenant, project in (("fabrikam", pid), ("contoso", "someone-else")):
+        forged = {
+            "eventType": "AgentTaskCompleted",
+            "eventId": str(uuid.uuid4()),
+            "traceId": trace,
+            "tenantId": tenant,
+            "projectId": project,
+            "source": "planner-agent",
+            "timestamp": "2030-01-01T00:00:00Z",
+            "payload": {
+                "taskId": dispatch, "agentId": "planner-agent", "attempt": 1,
+                "status": "Success", "outputs": {"services": ["evil"]}, "artifacts": [],
+                "instanceId": dispatch,
+            },
+        }
+        factory.host.send_message(topology.AGENT_RESULTS_QUEUE, json.dumps(forged))
+    factory.quiet(pid, {task})
+    assert factory.status_of(pid, "project-bootstrap", task) == "InProgress"
+    assert _rejected("AgentTaskCompleted", "project") == before + 1  # the other project's
+    dlq = factory.host.broker.peek(f"{topology.AGENT_RESULTS_QUEUE}/$DeadLetterQueue", 10)
+    assert dlq == [], [m.dead_letter_error_description for m in dlq]
+    factory.drive(
+        pid,
+        lambda: factory.status_of(pid, "project-bootstrap", task) == "Completed",
+        expected={task},
+    )
+    node = factory.node(pid, "project-bootstrap", task)
+    assert node["outputs"]["services"] != ["evil"], node["outputs"]
+    assert factory.audit(pid, "AgentTaskScheduled", taskId=task)[-1]["agentId"] == (
+        "basic-planner-agent"
+    )
