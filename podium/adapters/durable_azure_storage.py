@@ -178,14 +178,17 @@ class AzureStorageDurableStore(DurableStore):
         self._stop_renewing = threading.Event()
         self._renewer: threading.Thread | None = None
         self._tables_service = TableServiceClient.from_connection_string(connection_string)
-        self._blobs_service = BlobServiceClient.from_connection_string(connection_string)
+        # the blob SDK's default retry waits 15 s, then 18 s, then 42 s: far too long for a
+        # local host to report that its storage is unreachable
+        self._blobs_service = BlobServiceClient.from_connection_string(
+            connection_string, retry_total=3, initial_backoff=1, increment_base=2)
         try:
-            self._acquire_ownership(LEASE_SECONDS + 3 if lock_wait is None else lock_wait)
             self._t: dict[str, Any] = {}
-            for name in ("Instances", "History", "Pending", "Entities"):
+            for name in ("Instances", "History", "Pending", "Entities"):  # fails fast if down
                 with contextlib.suppress(ResourceExistsError):
                     self._tables_service.create_table(f"{hub}{name}")
                 self._t[name] = self._tables_service.get_table_client(f"{hub}{name}")
+            self._acquire_ownership(LEASE_SECONDS + 3 if lock_wait is None else lock_wait)
             self._journal = self._blobs_service.get_container_client(f"{hub.lower()}-journal")
             with contextlib.suppress(ResourceExistsError):
                 self._journal.create_container()
