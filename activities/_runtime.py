@@ -8,6 +8,7 @@ wake the host's Service Bus trigger pumps at once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -20,7 +21,8 @@ from podium.settings import load_settings
 
 log = logging.getLogger("podium.activities")
 _lock = threading.Lock()
-_cache: dict[tuple[str, int], Adapters] = {}
+_cache: dict[tuple[Any, ...], Adapters] = {}
+_fast: dict[tuple[Any, ...], Adapters] = {}
 
 
 def _host_broker() -> Any:
@@ -35,13 +37,27 @@ def _host_broker() -> Any:
 
 
 def adapters() -> Adapters:
-    """The adapters for the current settings (cached per data dir and host broker)."""
+    """The adapters for the current settings, cached per environment and host broker.
+
+    Reading and validating the settings walks the whole environment, which is too slow for
+    every activity call; the cache key is a cheap fingerprint of the ``PODIUM_*`` variables
+    that select implementations, so a changed setting (a test, a new host) builds afresh."""
+    broker = _host_broker()
+    fingerprint = (tuple(sorted((k, v) for k, v in os.environ.items()
+                                if k.startswith(("PODIUM_", "COSMOS_", "SERVICEBUS_",
+                                                 "KEYVAULT_", "ARTIFACTS_")))), id(broker))
+    with _lock:
+        cached = _fast.get(fingerprint)
+    if cached is not None:
+        return cached
     settings = load_settings()
-    broker = _host_broker() if settings.publisher_kind == "local" else None
-    key = (str(settings.data_dir.resolve()), id(broker))
+    if settings.publisher_kind != "local":
+        broker = None
+    key = (str(settings.data_dir.resolve()), id(broker), fingerprint)
     with _lock:
         if key not in _cache:
             _cache[key] = build_adapters(settings, broker=broker)
+        _fast[fingerprint] = _cache[key]
         return _cache[key]
 
 
