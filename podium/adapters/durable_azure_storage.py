@@ -231,12 +231,23 @@ class AzureStorageDurableStore(DurableStore):
         self._renewer.start()
 
     def _renew(self) -> None:
+        """Renew every RENEW_EVERY s. A refusal (409/412: broken, taken, expired) loses the
+        lease at once; other failures (a slow or restarting storage) are retried until the lease
+        would have expired."""
+        renewed = time.monotonic()
         while not self._stop_renewing.wait(RENEW_EVERY):
             try:
                 self._lease.renew()
-            except Exception as exc:  # noqa: BLE001 - any failure: we may no longer own it
+                renewed = time.monotonic()
+                continue
+            except Exception as exc:  # noqa: BLE001 - decide below whether we still own it
                 if self._stop_renewing.is_set():
                     return
+                refused = isinstance(exc, HttpResponseError) and exc.status_code in (409, 412)
+                if not refused and time.monotonic() - renewed < LEASE_SECONDS - 2:
+                    log.warning("renewing the lease of task hub %s failed (%s); retrying",
+                                self.hub, type(exc).__name__)
+                    continue
                 self._lease_lost = True
                 log.error("lost the lease of task hub %s (%s): this store refuses writes; "
                           "restart the host", self.hub, type(exc).__name__)
