@@ -65,7 +65,7 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
         "AgentTaskScheduled",
         f"{task['type']} → {agent} (attempt {attempt})",
         at=job["at"],
-        key=(agent, attempt),
+        key=(dispatch_id, agent, attempt),  # a re-dispatch (escalation Retry) is a new row
         taskId=task["taskId"],
         agentId=agent,
         attempt=attempt,
@@ -150,7 +150,7 @@ def record_agent_failure(job: dict[str, Any]) -> dict[str, Any]:
         _audit_type(job["kind"]),
         f"{job['taskType']} on {job['agentId']}: {job['reason']} → {decision.get('action')}",
         at=job["at"],
-        key=(job["agentId"], job["attempt"]),
+        key=(job["taskInstanceId"], job["agentId"], job["attempt"]),
         taskId=job["taskId"],
         agentId=job["agentId"],
         attempt=job["attempt"],

@@ -76,7 +76,7 @@ class Factory:
                 return None  # the coordinator has not processed its init signal yet
             assert response.status_code == 200, response.text
             state = response.json()
-            if state["locked"] or state["status"] == "Failed":
+            if ended(state):
                 return state
             if approve:
                 for task in state["humanTasks"]:
@@ -202,6 +202,12 @@ class Factory:
             return None
 
         return self.wait(step, timeout=timeout, step=0.1)
+
+
+def ended(state: dict[str, Any]) -> bool:
+    """Delivered (locked *and* the delivery written: the coordinator locks the project before
+    the delivery activity stores the summary) or Failed."""
+    return bool(state["locked"] and state.get("delivery")) or state["status"] == "Failed"
 
 
 def failed_nodes(state: dict[str, Any]) -> list[tuple[str, str, str, Any]]:

@@ -9,7 +9,7 @@ import logging
 from datetime import datetime, timedelta
 
 from podium import topology
-from tests.factory.conftest import failed_nodes, small_request
+from tests.factory.conftest import ended, failed_nodes, small_request
 
 
 def _ts(value: str) -> datetime:
@@ -60,7 +60,7 @@ def test_transient_failure_is_retried_with_growing_delays(factory):
     assert gaps[0] >= 30 and gaps[1] >= 60 and gaps[1] > gaps[0], gaps
     node = factory.node(pid, "project-bootstrap", task)
     assert node["outputs"]  # attempt 3 did the real work
-    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)
     summary = state["delivery"]["summary"]
     assert summary["retries"] == 2, summary["retries"]
@@ -98,7 +98,7 @@ def test_silent_agent_falls_back_to_its_fallback_agent(factory):
     assert len(events) == 3 and {e["payload"]["agentId"] for e in events} == {"planner-agent"}
     assert factory.node(pid, "project-bootstrap", task)["outputs"]["services"]
     # the flow continues: the architect's checkpoint is requested, then the project delivers
-    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)
 
 
@@ -122,7 +122,7 @@ def test_optional_task_failure_is_skipped_and_the_flow_continues(factory):
                      for r in failures)
     assert actions == [(1, "Retry"), (2, "Retry"), (3, "SkipAndContinue")]
     assert factory.audit(pid, "TaskSkipped", taskId=task)
-    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)
     partial = factory.events(pid, "PartialOrchestrationCompleted")
     assert [e["payload"]["flow"] for e in partial] == ["microservice-assembly"]

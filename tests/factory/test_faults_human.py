@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.factory.conftest import failed_nodes, small_request
+from tests.factory.conftest import ended, failed_nodes, small_request
 
 TWO_HOURS = 7200
 
@@ -46,7 +46,7 @@ def test_unanswered_domain_model_approval_continues_after_its_ttl(factory):
     late = factory.post(f"/api/projects/{pid}/human-tasks/{task['taskId']}",
                         {"response": "Reject"})
     assert late.status_code == 409, late.text  # the timeout answered it; nothing changes
-    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)
 
 
@@ -160,6 +160,32 @@ def test_escalation_answered_skip_by_an_admin_continues_the_flow(factory):
     assert skipped and skipped[0]["details"].get("overrideBy") == "user:root", skipped
     response = factory.audit(pid, "HumanTaskResponseReceived", taskId=task)
     assert [r["actor"] for r in response] == ["user:root"]
-    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed",
+    state = factory.approve_all(pid, ended,
                                 leave=(task,))
+    assert state["status"] == "Completed", failed_nodes(state)
+
+
+def test_escalation_answered_retry_runs_the_task_again(factory):
+    """ConfigureApiGateway fails permanently (the gateway agent is broken): escalation. The
+    agent is repaired, an Admin answers Retry: the task is dispatched again (a new attempt of
+    the graph node) and succeeds; the project is delivered."""
+    from podium.agents.faults import FaultSpec
+
+    task = "ConfigureApiGateway"
+    worker = factory.agents.workers["gateway-agent"]
+    worker.inject_fault(FaultSpec(task_types=(task,), fail_attempts=99, permanent=True))
+    pid = factory.create(small_request("escalate-retry"))
+    factory.approve_all(pid, lambda s: _pending(factory, pid, task)(), leave=(task,))
+    pending = _pending(factory, pid, task)()
+    assert pending["kind"] == "ManualInterventionRequired"
+    worker.inject_fault(None)  # the agent is fixed
+    answered = factory.post(f"/api/projects/{pid}/human-tasks/{pending['taskId']}",
+                            {"response": "Retry"}, user="root", roles=["Admin"])
+    assert answered.status_code == 200, answered.text
+    factory.wait(lambda: factory.status_of(pid, "microservice-assembly", task) == "Completed")
+    node = factory.node(pid, "microservice-assembly", task)
+    assert node["attempts"] == 2, node
+    assert node["outputs"], node
+    assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 2
+    state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)

@@ -5,7 +5,7 @@ are blocked by their upstream."""
 from __future__ import annotations
 
 from podium.observability import get_metrics
-from tests.factory.conftest import failed_nodes, small_request
+from tests.factory.conftest import ended, failed_nodes, small_request
 
 
 def _pending(factory, pid: str, graph_task: str):
@@ -68,7 +68,7 @@ def test_out_of_phase_work_is_postponed_until_its_phase(factory):
     mine = [r for r in factory.audit(pid, "AgentTaskScheduled")
             if r["details"].get("flowInstanceId") == instance]
     assert {r["taskId"] for r in mine} >= {"ApplyMicroserviceTemplate", "RunMicroserviceValidation"}
-    state = factory.approve_all(pid, lambda s: s["locked"] or s["status"] == "Failed")
+    state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)
 
 
