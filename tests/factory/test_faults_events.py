@@ -244,3 +244,27 @@ def test_forged_agent_result_from_another_tenant_is_ignored(factory):
     assert factory.audit(pid, "AgentTaskScheduled", taskId=task)[-1]["agentId"] == (
         "basic-planner-agent"
     )
+
+
+def test_invalid_agent_result_is_dead_lettered_and_results_keep_flowing(factory):
+    """Garbage on the agent-results queue (not JSON; an envelope of the wrong type) ends in
+    its dead-letter queue with the reason; real results keep being processed."""
+    queue = topology.AGENT_RESULTS_QUEUE
+    factory.host.send_message(queue, "{not json", message_id="garbage")
+    wrong = {
+        "eventType": "ProjectCreated", "eventId": str(uuid.uuid4()), "traceId": uuid.uuid4().hex,
+        "tenantId": "contoso", "projectId": "nobody", "source": "x",
+        "timestamp": "2030-01-01T00:00:00Z",
+        "payload": {"projectName": "x", "request": {}},
+    }
+    factory.host.send_message(queue, json.dumps(wrong), message_id="wrong-type")
+    dead = factory.wait(
+        lambda: len(m := factory.host.broker.peek(f"{queue}/$DeadLetterQueue", 10)) >= 2 and m,
+        timeout=30,
+    )
+    reasons = {m.message_id: m.dead_letter_error_description for m in dead}
+    assert set(reasons) == {"garbage", "wrong-type"}, reasons
+    assert "not an agent result" in reasons["wrong-type"], reasons
+    pid = factory.create(small_request("results-ok"))
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", "PlanMicroservices")
+                 == "Completed")

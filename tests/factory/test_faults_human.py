@@ -189,3 +189,22 @@ def test_escalation_answered_retry_runs_the_task_again(factory):
     assert len(factory.audit(pid, "AgentTaskScheduled", taskId=task)) == 2
     state = factory.approve_all(pid, ended)
     assert state["status"] == "Completed", failed_nodes(state)
+
+
+def test_a_checkpoint_answered_twice_takes_the_first_answer(factory):
+    """Two answers to the same checkpoint: the first wins (200), the second gets 409 and
+    changes nothing; one HumanTaskResponseReceived is audited."""
+    pid = factory.create(small_request("answer-twice"))
+    task = factory.wait(_pending(factory, pid, "ApproveDomainModel"))
+    path = f"/api/projects/{pid}/human-tasks/{task['taskId']}"
+    first = factory.post(path, {"response": "Approve"}, user="ana", roles=["Architect"])
+    second = factory.post(path, {"response": "Reject"}, user="bob", roles=["Architect"])
+    assert first.status_code == 200, first.text
+    assert second.status_code == 409, second.text
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", "ApproveDomainModel")
+                 == "Completed")
+    rows = factory.audit(pid, "HumanTaskResponseReceived")
+    assert [(r["actor"], r["action"].split()[0]) for r in rows] == [("user:ana", "Approve")]
+    node = factory.node(pid, "project-bootstrap", "ApproveDomainModel")
+    assert node["outputs"]["response"] == "Approve"
+    factory.wait_audit(pid, "PhaseAdvanced", phase="Assembly")
