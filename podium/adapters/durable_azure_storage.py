@@ -5,9 +5,11 @@ pending work, entities) and blobs of one storage account (``AzureWebJobsStorage`
 ``UseDevelopmentStorage=true``). The engine's contract is that ``apply(batch)`` is atomic, but
 Table Storage transactions cover one partition only. So each batch is first written as ONE blob
 to a journal container (a single PUT: it exists entirely or not at all), then applied to the
-tables with idempotent operations (upserts, deletes that ignore "not found"), then the journal
-blob is deleted. On open, journal blobs left by a crash are re-applied in order before anything
-else runs: a ``kill -9`` at any point leaves either the previous state or the whole batch.
+tables with idempotent operations (upserts, deletes that ignore "not found"); a cleaner thread
+then deletes applied journal blobs, in order, off the commit path. On open, journal blobs left by
+a crash are re-applied in order before anything else runs: a ``kill -9`` at any point leaves
+either the previous state or the whole batch (see ``_clean_journal`` for why re-applying batches
+that were already applied is harmless).
 
 Reads hold the same lock as ``apply``, so a reader in this process never sees half a batch.
 One process owns a hub at a time (as with the SQLite store): the owner holds a blob lease on
@@ -32,6 +34,7 @@ import itertools
 import json
 import logging
 import os
+import queue
 import threading
 import time
 from collections.abc import Iterable
@@ -174,6 +177,9 @@ class AzureStorageDurableStore(DurableStore):
         self._lock = threading.RLock()
         self._lease: Any = None
         self._pidx: dict[str, dict[int, str]] | None = None  # see _pending_index
+        self._applied: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._cleaner: threading.Thread | None = None
+        self._closing = threading.Event()
         self._lease_lost = False
         self._stop_renewing = threading.Event()
         self._renewer: threading.Thread | None = None
@@ -193,7 +199,11 @@ class AzureStorageDurableStore(DurableStore):
             with contextlib.suppress(ResourceExistsError):
                 self._journal.create_container()
             self._seq = itertools.count()
+            self._last_ns = 0
             self.recovered = self._replay_journal()
+            self._cleaner = threading.Thread(target=self._clean_journal, daemon=True,
+                                             name=f"journal-{hub}")
+            self._cleaner.start()
         except BaseException:
             self.close()
             raise
@@ -270,10 +280,34 @@ class AzureStorageDurableStore(DurableStore):
             raise StoreLocked(f"the lease of task hub {self.hub!r} was lost; another host "
                               "process may own it now")
         with self._lock:
-            name = f"{time.time_ns():020d}-{os.getpid()}-{next(self._seq):08d}.json"
+            self._last_ns = max(time.time_ns(), self._last_ns + 1)  # names sort in apply order
+            name = f"{self._last_ns:020d}-{os.getpid()}-{next(self._seq):08d}.json"
             self._journal.upload_blob(name, batch_to_json(batch).encode(), overwrite=True)
             self._write(batch)
-            self._journal.delete_blob(name)
+            self._applied.put(name)  # deleted by the journal cleaner, in order
+
+    def _clean_journal(self) -> None:
+        """Delete applied journal blobs off the commit path, strictly in apply order, so the
+        blobs a crash leaves are always the LAST batches applied. Replaying such a suffix in
+        order onto the tables (which already hold it) gives the same tables: every operation
+        is an upsert of a value, or a delete of keys an id bound or a whole partition selects,
+        so each key ends as the last replayed operation that touched it left it."""
+        while True:
+            name = self._applied.get()
+            if name is None:
+                return
+            while True:
+                try:
+                    self._journal.delete_blob(name)
+                    break
+                except ResourceNotFoundError:
+                    break
+                except Exception as exc:  # noqa: BLE001 - keep the order: retry this one
+                    if self._closing.is_set():
+                        return
+                    log.warning("deleting journal blob %s failed (%s); retrying", name,
+                                type(exc).__name__)
+                    time.sleep(1)
 
     # -- idempotent table operations ------------------------------------------------------------
     def _upsert_many(self, table: str, entities: list[dict[str, Any]]) -> None:
@@ -491,6 +525,11 @@ class AzureStorageDurableStore(DurableStore):
         raise ValueError(table)
 
     def close(self) -> None:
+        if self._cleaner is not None:  # let it delete what was applied, then stop it
+            self._applied.put(None)
+            self._cleaner.join(timeout=30)
+            self._closing.set()
+            self._cleaner = None
         self._stop_renewing.set()
         if self._renewer is not None:
             self._renewer.join(timeout=10)
