@@ -192,6 +192,10 @@ class EventRouter:
                     f"upstream {parent} " + ("failed" if state else "unknown"),
                     upstream=parent,
                 )
+                if state is not None:  # the child's status must say why it never starts
+                    await self.client.signal_entity(
+                        _entity(event.project_id), "upstream_failed", {"upstreamId": parent}
+                    )
                 return False
             if phase_cmp(state.get("phase", "Initialization"), trigger) < 0:
                 ready = False

@@ -148,3 +148,37 @@ def test_grandchild_is_cascaded_by_the_second_advance_of_its_parents_bootstrap(f
     assert len(ids) == len(set(ids)) == 2, ids
     factory.wait_audit(c, "OrchestrationTriggered")
     factory.wait(_pending(factory, c, "ApproveDomainModel"))
+
+
+def test_child_created_after_its_upstream_failed_is_blocked(factory):
+    """The upstream already failed when the child is created: the child never starts, its
+    status says BlockedByUpstream and its audit trail says why."""
+    target = "ApproveProductionDeployment"
+    parent = factory.create(small_request("parent-dead"))
+    factory.approve_all(parent, lambda s: _pending(factory, parent, target)(), leave=(target,))
+    task = _pending(factory, parent, target)()
+    factory.post(f"/api/projects/{parent}/human-tasks/{task['taskId']}", {"response": "Reject"},
+                 user="ops", roles=["Admin"])
+    factory.wait(lambda: factory.project(parent)["status"] == "Failed")
+    child = factory.create(small_request("child-late", upstream=[parent]))
+    row = factory.wait_audit(child, "BlockedByUpstream")[0]
+    assert parent in row["action"]
+    factory.wait(lambda: factory.project(child)["status"] == "BlockedByUpstream", timeout=10)
+    factory.quiet(parent)
+    assert factory.project(child)["graphs"] == []
+    assert not factory.audit(child, "OrchestrationTriggered")
+
+
+def test_child_waiting_for_delivery_starts_when_its_upstream_is_delivered(factory):
+    """Default trigger: the child starts when its upstream reaches DeliveryComplete."""
+    parent = factory.create(small_request("parent-full"))
+    factory.wait(_pending(factory, parent, "ApproveDomainModel"))
+    child = factory.create(small_request("child-full", upstream=[parent]))
+    factory.wait_audit(child, "WaitingForUpstream")
+    state = factory.approve_all(parent, ended, leave=())
+    assert state["status"] == "Completed", failed_nodes(state)
+    cascade = [e for e in factory.events(parent, "OrchestrationCascadeTriggered")
+               if e["payload"]["phase"] == "DeliveryComplete"]
+    assert cascade and cascade[0]["payload"]["triggeredChildren"] == [child]
+    factory.wait_audit(child, "OrchestrationTriggered")
+    factory.wait(_pending(factory, child, "ApproveDomainModel"))
