@@ -129,6 +129,7 @@ async def create_project(req: func.HttpRequest, client: df.DurableOrchestrationC
     request = _validate_request(data)
     tenant, project = request["tenantId"], request["projectId"]
     a = adapters()
+    trigger_phase = _validate_links(a, tenant, project, upstream, trigger_phase)
     if a.projects.get(tenant, project) is not None:
         raise HttpError(409, f"project {project} already exists in tenant {tenant}")
     existing = await client.read_entity_state(df.EntityId("project_coordinator", project))
@@ -230,6 +231,36 @@ def _validate_request(data: dict[str, Any]) -> dict[str, Any]:
     if not _ID.match(out["projectId"]):
         raise HttpError(400, "projectId must be 2-63 lowercase letters, digits or '-'")
     return out
+
+
+def _validate_links(
+    a: Any, tenant: str, project: str, upstream: Any, trigger_phase: Any
+) -> str | None:
+    """The multi-project fields, checked before anything is written: ``upstream`` is a list of
+    existing project ids *of the same tenant* (a project may not watch, nor register itself
+    as a child of, another tenant's project) and ``triggerOnUpstreamPhase`` a lifecycle phase,
+    given only with an upstream. Returns the phase's canonical name."""
+    from podium.domain.phases import LifecyclePhase
+
+    if not isinstance(upstream, list) or not all(
+        isinstance(u, str) and _ID.match(u) for u in upstream
+    ):
+        raise HttpError(400, "upstream must be a list of project ids")
+    if project in upstream:
+        raise HttpError(400, "a project cannot be its own upstream")
+    for parent in upstream:
+        if a.projects.get(tenant, parent) is None:
+            raise HttpError(400, f"upstream project {parent} not found in tenant {tenant}")
+    if trigger_phase is None:
+        return None
+    if not upstream:
+        raise HttpError(400, "triggerOnUpstreamPhase needs an upstream project")
+    try:
+        return LifecyclePhase.parse(str(trigger_phase)).value
+    except ValueError:
+        raise HttpError(
+            400, f"triggerOnUpstreamPhase {trigger_phase!r} is not a lifecycle phase"
+        ) from None
 
 
 def _slug(name: str) -> str:

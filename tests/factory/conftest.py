@@ -247,7 +247,10 @@ TAP_PATH = f"{topology.ORCHESTRATION_EVENTS_TOPIC}/Subscriptions/{TAP}"
 
 
 @pytest.fixture
-def factory(podium_host, tmp_path, monkeypatch) -> Iterator[Factory]:
+def factory(monkeypatch, tmp_path, podium_host) -> Iterator[Factory]:
+    # Fixture order matters: teardown runs in reverse, so the hosts stop (podium_host) before
+    # the environment is restored (monkeypatch). The other way round, activities still running
+    # at teardown read an unset PODIUM_DATA_DIR and wrote to ./.podium in the checkout.
     data_dir = tmp_path / "data"
     monkeypatch.setenv("PODIUM_DATA_DIR", str(data_dir))
     monkeypatch.setenv("PODIUM_DEV_PRINCIPAL", "user:dev;roles=Architect,Admin")
