@@ -123,6 +123,19 @@ class EventRouter:
         params: dict[str, Any],
         report: RouteReport,
     ) -> None:
+        state = await self._coordinator_state(event.project_id)
+        if (state or {}).get("locked"):
+            # A delivered project is read-only: no new flow (it would only be refused by the
+            # coordinator after leaving a failed graph behind).
+            report.skipped.append(instance_id)
+            self._audit(
+                event,
+                "EventIgnored",
+                f"{event.event_type} would start {flow}; the project is delivered and read-only",
+                instanceId=instance_id,
+                phase=state.get("phase"),
+            )
+            return
         status = await self.client.get_status(instance_id)
         runtime = getattr(status, "runtime_status", None)
         if runtime is not None and (

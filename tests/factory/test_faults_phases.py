@@ -182,3 +182,38 @@ def test_child_waiting_for_delivery_starts_when_its_upstream_is_delivered(factor
     assert cascade and cascade[0]["payload"]["triggeredChildren"] == [child]
     factory.wait_audit(child, "OrchestrationTriggered")
     factory.wait(_pending(factory, child, "ApproveDomainModel"))
+
+
+def test_delivered_project_is_read_only(factory):
+    """After delivery the project is locked: manual actions get 409, and a late event that
+    would start work for it (a MicroservicePlanned) changes nothing: the project stays
+    Completed and locked, no task is dispatched."""
+    import json
+    import uuid
+
+    from podium import topology
+
+    pid = factory.create(small_request("readonly-1"))
+    state = factory.approve_all(pid, ended)
+    assert state["status"] == "Completed", failed_nodes(state)
+    for action, body in (("mark-phase-complete", {}),
+                         ("regenerate-microservice", {"serviceName": "svc001"})):
+        response = factory.post(f"/api/projects/{pid}/actions/{action}", body)
+        assert response.status_code == 409, (action, response.text)
+    scheduled = len(factory.audit(pid, "AgentTaskScheduled"))
+    late = {
+        "eventType": "MicroservicePlanned", "eventId": str(uuid.uuid4()),
+        "traceId": state["traceId"], "tenantId": "contoso", "projectId": pid,
+        "source": "planner-agent", "timestamp": "2030-01-01T00:00:00Z",
+        "payload": {"microserviceId": "svc-late", "name": "late"},
+    }
+    factory.host.send_message(topology.ORCHESTRATION_EVENTS_TOPIC, json.dumps(late),
+                              message_id=late["eventId"])
+    factory.quiet(pid)
+    after = factory.project(pid)
+    assert after["status"] == "Completed" and after["locked"] is True, after["status"]
+    assert after["phase"] == "DeliveryComplete"
+    assert len(factory.audit(pid, "AgentTaskScheduled")) == scheduled
+    assert [g["key"] for g in after["graphs"] if g["key"] == "svc-late"] == []
+    ignored = factory.audit(pid, "EventIgnored")
+    assert ignored and ignored[0]["details"]["eventId"] == late["eventId"], ignored
