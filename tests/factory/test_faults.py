@@ -210,3 +210,26 @@ def test_agent_that_never_finishes_is_stalled_then_replaced_by_its_fallback(fact
         assert (_ts(stall["timestamp"]) - _ts(sched["timestamp"])).total_seconds() >= 900
     assert len(factory.events(pid, "TaskStalled")) == 3
     factory.wait(lambda: factory.project(pid)["humanTasks"])  # the flow went on
+
+
+def test_fatal_failure_goes_to_the_fallback_agent_at_once(factory):
+    """planner-agent fails permanently (Fatal): no retry, no backoff timer; PlanMicroservices
+    goes straight to basic-planner-agent and the flow continues."""
+    task = "PlanMicroservices"
+    pid = factory.create(small_request(
+        "fatal-1", _fault={"agents": ["planner-agent"], "failAttempts": 9, "permanent": True}
+    ))
+    factory.wait(lambda: factory.status_of(pid, "project-bootstrap", task) == "Completed")
+    failed = factory.audit(pid, "AgentTaskFailed", taskId=task)
+    assert [r["details"]["decision"]["action"] for r in failed] == ["FallbackAgent"], failed
+    scheduled = _scheduled(factory, pid, task)
+    assert [(r["agentId"], r["details"]["attempt"]) for r in scheduled] == [
+        ("planner-agent", 1), ("basic-planner-agent", 2)
+    ]
+    assert scheduled[1]["timestamp"] == failed[0]["timestamp"]  # no backoff: the same instant
+    factory.wait(_pending_domain_model(factory, pid))
+
+
+def _pending_domain_model(factory, pid):
+    return lambda: [t for t in factory.project(pid)["humanTasks"]
+                    if t.get("graphTaskId") == "ApproveDomainModel"]
