@@ -135,6 +135,12 @@ def test_phase_rule_not_met_blocks_advance_unless_an_override_role_forces_it(fac
     row = factory.wait_audit(pid, "PhaseAdvanced", phase="Assembly")[0]
     assert "override:user:root:Admin" in row["details"]["triggeredBy"], row
     assert row["details"]["bypassed"] == decision["bypassed"], row
+    # the forced advance does not derail the run: the checkpoint is answered, the planned
+    # service is assembled, and the project goes through every phase to delivery
+    state = factory.approve_all(pid, ended)
+    assert state["status"] == "Completed", failed_nodes(state)
+    advanced = [r["phase"] for r in factory.audit(pid, "PhaseAdvanced")]
+    assert advanced.count("Assembly") == 1 and advanced[-1] == "DeliveryComplete", advanced
 
 
 def test_escalation_answered_skip_by_an_admin_continues_the_flow(factory):
