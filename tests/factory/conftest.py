@@ -51,7 +51,7 @@ class Factory:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def wait(self, predicate, timeout: float = 120.0, step: float = 0.05) -> Any:
+    def wait(self, predicate, timeout: float = 30.0, step: float = 0.05) -> Any:
         """Poll ``predicate`` (agents work on their own threads, so the host alone cannot tell
         when everything is quiet) until it returns something truthy."""
         deadline = time.monotonic() + timeout
@@ -185,7 +185,7 @@ class Factory:
         seen = [(r["type"], r.get("taskId"), r["action"]) for r in self.audit(pid)]
         raise AssertionError(f"not reached after {max_steps} clock steps; audit: {seen[-25:]}")
 
-    def approve_all(self, pid: str, until, timeout: float = 120.0, response: str = "Approve",
+    def approve_all(self, pid: str, until, timeout: float = 60.0, response: str = "Approve",
                     leave: tuple[str, ...] = ()):
         """Approve every human task (except the graph tasks in ``leave``) until
         ``until(state)`` is truthy; returns that state."""
@@ -201,7 +201,16 @@ class Factory:
                           {"response": response})
             return None
 
-        return self.wait(step, timeout=timeout, step=0.1)
+        try:
+            return self.wait(step, timeout=timeout, step=0.1)
+        except AssertionError:
+            state = self.project(pid)
+            raise AssertionError(
+                f"{pid} did not get there in {timeout} s: phase {state['phase']}, status "
+                f"{state['status']}, in progress {self.in_progress(pid)}, pending "
+                f"{[t.get('graphTaskId') for t in state['humanTasks']]}, failed "
+                f"{failed_nodes(state)}"
+            ) from None
 
 
 def ended(state: dict[str, Any]) -> bool:
