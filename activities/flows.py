@@ -399,14 +399,15 @@ def apply_coordinator_decision(job: dict[str, Any]) -> dict[str, Any]:
         )
         metrics().project_phase_changed(advanced["from"], advanced["to"])
         published += 1
-        if decision.get("children"):
+        cascade = decision.get("cascade", decision.get("children"))
+        if cascade:
             publish(
                 _event(
                     job,
                     "OrchestrationCascadeTriggered",
                     {
                         "parentProjectId": job["projectId"],
-                        "triggeredChildren": decision["children"],
+                        "triggeredChildren": cascade,
                         "phase": advanced["to"],
                     },
                 )

@@ -60,6 +60,7 @@ class ProjectCoordinator:
     upstream_phases: dict[str, str] = field(default_factory=dict)
     upstream_failed: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
+    child_triggers: dict[str, str] = field(default_factory=dict)  # child -> phase it waits for
     delivery_artifacts: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ persistence
@@ -202,6 +203,8 @@ class ProjectCoordinator:
         child = _required(op, "childId")
         if child not in self.children:
             self.children.append(child)
+        if op.get("trigger"):
+            self.child_triggers[child] = LifecyclePhase.parse(op["trigger"]).value
         return {
             "children": list(self.children),
             "phase": self.phase,
@@ -262,6 +265,12 @@ class ProjectCoordinator:
             "advanced": {"from": current.value, "to": target.value, "triggeredBy": triggered_by},
             "wake": wake,
             "children": list(self.children),
+            # the children this advance may start: those waiting for exactly this phase (a
+            # child registered without its trigger phase is offered every advance)
+            "cascade": [
+                c for c in self.children
+                if self.child_triggers.get(c, target.value) == target.value
+            ],
         }
 
     def _ensure_open(self) -> None:

@@ -93,6 +93,10 @@ def test_child_waits_for_upstream_phase_then_is_cascaded(factory):
     assert cascade[0]["payload"]["triggeredChildren"] == [child]
     assert cascade[0]["payload"]["phase"] == "Assembly"
     factory.wait_audit(child, "OrchestrationTriggered")
+    factory.quiet(parent)
+    later = factory.events(parent, "OrchestrationCascadeTriggered")
+    assert [e["payload"]["phase"] for e in later] == ["Assembly"], "cascaded at other phases"
+    factory.wait_audit(child, "OrchestrationTriggered")
     factory.wait(_pending(factory, child, "ApproveDomainModel"))
     assert factory.project(child)["status"] == "InProgress"
 
@@ -144,8 +148,9 @@ def test_grandchild_is_cascaded_by_the_second_advance_of_its_parents_bootstrap(f
         timeout=30,
     )
     assert cascades[0]["payload"]["triggeredChildren"] == [c]
-    ids = [e["eventId"] for e in factory.events(p, "OrchestrationCascadeTriggered")]
-    assert len(ids) == len(set(ids)) == 2, ids
+    # only the advance C waits for cascades (not Initialization -> Planning)
+    phases = [e["payload"]["phase"] for e in factory.events(p, "OrchestrationCascadeTriggered")]
+    assert phases == ["Assembly"], phases
     factory.wait_audit(c, "OrchestrationTriggered")
     factory.wait(_pending(factory, c, "ApproveDomainModel"))
 
@@ -177,9 +182,9 @@ def test_child_waiting_for_delivery_starts_when_its_upstream_is_delivered(factor
     factory.wait_audit(child, "WaitingForUpstream")
     state = factory.approve_all(parent, ended, leave=())
     assert state["status"] == "Completed", failed_nodes(state)
-    cascade = [e for e in factory.events(parent, "OrchestrationCascadeTriggered")
-               if e["payload"]["phase"] == "DeliveryComplete"]
-    assert cascade and cascade[0]["payload"]["triggeredChildren"] == [child]
+    cascade = factory.events(parent, "OrchestrationCascadeTriggered")
+    assert [e["payload"]["phase"] for e in cascade] == ["DeliveryComplete"], cascade
+    assert cascade[0]["payload"]["triggeredChildren"] == [child]
     factory.wait_audit(child, "OrchestrationTriggered")
     factory.wait(_pending(factory, child, "ApproveDomainModel"))
 
