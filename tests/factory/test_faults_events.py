@@ -268,3 +268,25 @@ def test_invalid_agent_result_is_dead_lettered_and_results_keep_flowing(factory)
     pid = factory.create(small_request("results-ok"))
     factory.wait(lambda: factory.status_of(pid, "project-bootstrap", "PlanMicroservices")
                  == "Completed")
+
+
+def test_event_of_a_tenant_not_served_is_rejected_and_counted(factory, monkeypatch):
+    """PODIUM_TENANTS restricts the deployment to contoso: a ProjectCreated of fabrikam is
+    rejected (nothing starts), audited and counted."""
+    monkeypatch.setenv("PODIUM_TENANTS", "contoso")
+    before = _rejected("ProjectCreated", "tenant")
+    request = small_request("foreign-1", tenant_id="fabrikam")
+    event = {
+        "eventType": "ProjectCreated", "eventId": str(uuid.uuid4()), "traceId": uuid.uuid4().hex,
+        "tenantId": "fabrikam", "projectId": "foreign-1", "source": "studio",
+        "timestamp": "2030-01-01T00:00:00Z",
+        "payload": {"projectName": request["name"], "request": request},
+    }
+    _send(factory, event)
+    assert factory.host.wait_for_idle(30)
+    assert _rejected("ProjectCreated", "tenant") == before + 1
+    assert _bootstrap_instances(factory, "foreign-1") == []
+    from activities._runtime import adapters
+
+    rows, _ = adapters().audit.query("fabrikam", "foreign-1", type="EventRejected")
+    assert rows and "not served" in rows[0]["action"], rows
