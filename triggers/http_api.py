@@ -509,6 +509,14 @@ async def _rerun_assembly(client, coord, body, principal, action) -> func.HttpRe
     sid = body.get("microserviceId") or f"svc-{name}"
     run_key = f"{sid}~{action}-{uuid.uuid4().hex[:6]}"
     flow = default_catalog().flow("microservice-assembly")
+    # Work the current phase forbids is refused here: started, the flow would be rejected by
+    # the coordinator's phase gate and its failure would mark the whole project Failed.
+    # (Work of a later phase is fine: it is postponed until that phase.)
+    from podium.domain.lifecycle import decide_task
+
+    gate = decide_task(coord.get("phase", "Initialization"), flow.name, catalog=default_catalog())
+    if gate.kind == "rejected":
+        raise HttpError(409, f"{action} refused in phase {coord.get('phase')}: {gate.reason}")
     params = flow.resolve_parameters({"serviceName": name, "microserviceId": sid})
     instance = instance_id_for(flow.name, coord["project_id"], run_key)
     await client.start_new(

@@ -222,3 +222,23 @@ def test_delivered_project_is_read_only(factory):
     assert [g["key"] for g in after["graphs"] if g["key"] == "svc-late"] == []
     ignored = factory.audit(pid, "EventIgnored")
     assert ignored and ignored[0]["details"]["eventId"] == late["eventId"], ignored
+
+
+def test_manual_rerun_the_phase_forbids_is_refused_and_does_not_fail_the_project(factory):
+    """While finalization runs (DeliveryComplete, the cleanup agent held silent), "Regenerate
+    Microservice" is work that phase forbids: it is refused up front (409 with the reason)
+    instead of starting a flow whose rejection would mark the whole project Failed."""
+    pid = factory.create(small_request(
+        "late-regen", _fault={"agents": ["cleanup-agent"], "silent": True}
+    ))
+    factory.approve_all(pid, lambda s: s["phase"] == "DeliveryComplete")
+    factory.quiet(pid, {"CollectDeliveryArtifacts"})
+    response = factory.post(f"/api/projects/{pid}/actions/regenerate-microservice",
+                            {"serviceName": "svc001"})
+    assert response.status_code == 409, response.text
+    assert "DeliveryComplete" in response.json()["error"]
+    factory.quiet(pid, {"CollectDeliveryArtifacts"})
+    state = factory.project(pid)
+    assert state["status"] == "InProgress", state["status"]
+    assert not factory.events(pid, "OrchestrationFailed")
+    assert len([g for g in state["graphs"] if g["name"] == "microservice-assembly"]) == 1
