@@ -109,6 +109,12 @@ async def _coordinator(client: Any, project_id: str) -> dict[str, Any]:
     return json.loads(state) if isinstance(state, str) else state
 
 
+async def _readable_project(req: func.HttpRequest, client: Any) -> dict[str, Any]:
+    """The coordinator state of the route's project, for any signed-in caller."""
+    _principal(req)
+    return await _coordinator(client, req.route_params["projectId"])
+
+
 def _publish(event: dict[str, Any]) -> None:
     from activities._runtime import publish
 
@@ -317,8 +323,7 @@ async def _summary(client: Any, rec: dict[str, Any]) -> dict[str, Any]:
 @bp.durable_client_input(client_name="client")
 @api
 async def get_project(req: func.HttpRequest, client: df.DurableOrchestrationClient):
-    _principal(req)
-    coord = await _coordinator(client, req.route_params["projectId"])
+    coord = await _readable_project(req, client)
     a = adapters()
     record = a.projects.get(coord["tenant_id"], coord["project_id"])
     state = project_view.project_state(
@@ -331,8 +336,7 @@ async def get_project(req: func.HttpRequest, client: df.DurableOrchestrationClie
 @bp.durable_client_input(client_name="client")
 @api
 async def get_audit(req: func.HttpRequest, client: df.DurableOrchestrationClient):
-    _principal(req)
-    coord = await _coordinator(client, req.route_params["projectId"])
+    coord = await _readable_project(req, client)
     records = project_view.audit_records(
         adapters(),
         coord["tenant_id"],
@@ -357,8 +361,7 @@ async def whoami(req: func.HttpRequest, client: df.DurableOrchestrationClient):
 @bp.durable_client_input(client_name="client")
 @api
 async def list_human_tasks(req: func.HttpRequest, client: df.DurableOrchestrationClient):
-    _principal(req)
-    coord = await _coordinator(client, req.route_params["projectId"])
+    coord = await _readable_project(req, client)
     tasks = adapters().human_tasks.list_pending(coord["tenant_id"], coord["project_id"])
     return _json({"humanTasks": tasks})
 
@@ -555,8 +558,7 @@ async def _wait(client: Any, instance: str, timeout: float = 30.0):
 @bp.durable_client_input(client_name="client")
 @api
 async def get_artifact(req: func.HttpRequest, client: df.DurableOrchestrationClient):
-    _principal(req)
-    coord = await _coordinator(client, req.route_params["projectId"])
+    coord = await _readable_project(req, client)
     path = req.route_params.get("path") or ""
     try:
         data = adapters().artifacts.get(coord["tenant_id"], coord["project_id"], path)
@@ -572,8 +574,7 @@ async def get_artifact(req: func.HttpRequest, client: df.DurableOrchestrationCli
 @bp.durable_client_input(client_name="client")
 @api
 async def export_project(req: func.HttpRequest, client: df.DurableOrchestrationClient):
-    _principal(req)
-    coord = await _coordinator(client, req.route_params["projectId"])
+    coord = await _readable_project(req, client)
     data = adapters().artifacts.zip_export(coord["tenant_id"], coord["project_id"])
     return func.HttpResponse(
         data,
