@@ -174,6 +174,7 @@ def _finish(context, run: dict[str, Any], graph: ExecutionGraph, abort_reason: s
             "status": status,
             "artifacts": result.get("artifacts", []),
             "expect": result.get("expect"),
+            "manual": bool(run.get("manualBy")),
             "at": now_iso(context),
         },
     )

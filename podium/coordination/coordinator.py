@@ -154,6 +154,10 @@ class ProjectCoordinator:
         for artifact in op.get("artifacts", []):
             if artifact not in self.delivery_artifacts:
                 self.delivery_artifacts.append(artifact)
+        if status in ("Failed", "Aborted") and op.get("manual"):
+            # A re-run a person started (Regenerate Microservice, Apply Template) failed: the
+            # project keeps its state; the failed run is recorded and shown, nothing advances.
+            return {"advanced": None, "failed": False, "manualRunFailed": True}
         if status in ("Failed", "Aborted"):
             self.status = "Failed"
             return {"advanced": None, "failed": True, "children": list(self.children)}

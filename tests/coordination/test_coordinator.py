@@ -123,3 +123,11 @@ def test_state_round_trips_through_json():
     start(c, "project-bootstrap", "Planning")
     again = ProjectCoordinator.from_dict(c.to_dict())
     assert again == c
+
+
+def test_a_failed_manual_rerun_does_not_fail_the_project():
+    c = new()
+    start(c, "project-bootstrap", "Planning")
+    d = finish(c, "project-bootstrap", status="Failed", manual=True)
+    assert d == {"advanced": None, "failed": False, "manualRunFailed": True}
+    assert c.status == "InProgress" and c.flows["p1:project-bootstrap"]["status"] == "Failed"
