@@ -11,13 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from podium.domain import ExecutionGraph, OrchestrationTask, TaskStatus
+from podium.domain import ExecutionGraph, OrchestrationTask
 
 # Outcome statuses a task sub-orchestration returns.
 COMPLETED = "Completed"
 SKIPPED = "Skipped"
-FAILED = "Failed"
-ABORTED = "Aborted"
 
 ESCALATION_OPTIONS = ["Retry", "Skip", "Abort"]
 ESCALATION_ROLE = "Admin"
@@ -127,27 +125,3 @@ def escalation_spec(task: OrchestrationTask, reason: str) -> dict[str, Any]:
         "fallbackAction": "abort",
         "kind": "ManualInterventionRequired",
     }
-
-
-def node_view(task: OrchestrationTask) -> dict[str, Any]:
-    """One graph node as Studio draws it."""
-    return {
-        "taskId": task.task_id,
-        "type": task.type,
-        "agentId": task.agent_id,
-        "status": task.status.value,
-        "attempts": task.attempts,
-        "dependsOn": list(task.depends_on),
-        "startedAt": task.started_at,
-        "completedAt": task.completed_at,
-        "optional": task.optional,
-        "human": (
-            {"title": task.human.title, "requiredRole": task.human.required_role}
-            if task.human
-            else None
-        ),
-    }
-
-
-def is_active(graph: ExecutionGraph) -> bool:
-    return graph.count(TaskStatus.IN_PROGRESS) > 0 or graph.count(TaskStatus.READY) > 0

@@ -7,7 +7,6 @@ inputs always give the same id, which is also what makes a redelivered event sta
 
 from __future__ import annotations
 
-import hashlib
 import re
 import uuid
 
@@ -18,11 +17,6 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 def stable_uuid(*parts: object) -> str:
     """A UUIDv5 over the parts, joined unambiguously."""
     return str(uuid.uuid5(_NAMESPACE, "\x1f".join(str(p) for p in parts)))
-
-
-def trace_id_from(*parts: object) -> str:
-    """A W3C trace id (32 lowercase hex) derived from the parts."""
-    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
 
 
 def safe_key(text: str) -> str:
