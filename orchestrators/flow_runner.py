@@ -26,7 +26,7 @@ from podium.coordination import flow_run
 from podium.coordination.ids import task_instance_id
 from podium.domain import ExecutionGraph, SchedulingLimits, select_dispatchable
 
-COMPLETIONS_PER_EXECUTION = 100
+COMPLETIONS_PER_EXECUTION = 50
 
 
 @bp.orchestration_trigger(context_name="context", orchestration="flow_runner")
