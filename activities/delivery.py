@@ -9,13 +9,13 @@ a failing webhook is logged and audited, never fatal: delivery already happened.
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import httpx
 
 from activities._runtime import adapters, audit, log, metrics, publish
 from podium.coordination.ids import stable_uuid
+from podium.runtime.project_view import all_pages, duration_ms
 
 EXPORT_PATH = "delivery/export.zip"
 SUMMARY_PATH = "delivery/summary.json"
@@ -73,34 +73,27 @@ def deliver(job: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
 def delivery_summary(tenant: str, project: str, *, at: str) -> dict[str, Any]:
     """Timeline of phases, flows with task counts, retries and durations."""
     a = adapters()
-    flows, token = [], None
-    while True:
-        items, token = a.graphs.list_snapshots(tenant, project, continuation=token)
-        flows.extend(items)
-        if not token:
-            break
-    rows, token = [], None
-    while True:
-        page, token = a.audit.query(tenant, project, type="PhaseAdvanced", continuation=token)
-        rows.extend(page)
-        if not token:
-            break
+    flows = list(
+        all_pages(lambda token: a.graphs.list_snapshots(tenant, project, continuation=token))
+    )
+    rows = list(
+        all_pages(
+            lambda token: a.audit.query(tenant, project, type="PhaseAdvanced", continuation=token)
+        )
+    )
     # Agent retries happen inside the agent_task sub-orchestration (the graph node keeps one
     # attempt per dispatch), so they are counted from the audit trail: every AgentTaskScheduled
     # after a task's first attempt is a retry.
     agent_retries: dict[str, int] = {}
-    token = None
-    while True:
-        page, token = a.audit.query(
+    for row in all_pages(
+        lambda token: a.audit.query(
             tenant, project, type="AgentTaskScheduled", continuation=token, limit=500
         )
-        for row in page:
-            details = row.get("details") or {}
-            if int(details.get("attempt") or 1) > 1:
-                flow_id = details.get("flowInstanceId") or ""
-                agent_retries[flow_id] = agent_retries.get(flow_id, 0) + 1
-        if not token:
-            break
+    ):
+        details = row.get("details") or {}
+        if int(details.get("attempt") or 1) > 1:
+            flow_id = details.get("flowInstanceId") or ""
+            agent_retries[flow_id] = agent_retries.get(flow_id, 0) + 1
     project_rec = a.projects.get(tenant, project) or {}
     created = project_rec.get("createdAt")
     timeline = [
@@ -123,7 +116,7 @@ def delivery_summary(tenant: str, project: str, *, at: str) -> dict[str, Any]:
                 "retries": task_retries,
                 "startedAt": snap.get("createdAt"),
                 "completedAt": snap.get("updatedAt"),
-                "durationMs": _ms(snap.get("createdAt"), snap.get("updatedAt")),
+                "durationMs": duration_ms(snap.get("createdAt"), snap.get("updatedAt")),
             }
         )
     return {
@@ -132,7 +125,7 @@ def delivery_summary(tenant: str, project: str, *, at: str) -> dict[str, Any]:
         "name": project_rec.get("name", project),
         "createdAt": created,
         "completedAt": at,
-        "durationMs": _ms(created, at),
+        "durationMs": duration_ms(created, at),
         "phases": timeline,
         "flows": flow_rows,
         "totalTasks": sum(f["tasks"] for f in flow_rows),
@@ -151,12 +144,3 @@ def notify(tenant: str, message: dict[str, Any]) -> int:
         except httpx.HTTPError as exc:
             log.warning("webhook %s failed: %s", url, exc)
     return ok
-
-
-def _ms(start: str | None, end: str | None) -> float | None:
-    try:
-        s = datetime.fromisoformat(str(start).replace("Z", "+00:00"))
-        e = datetime.fromisoformat(str(end).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return round((e - s).total_seconds() * 1000, 1)

@@ -3,6 +3,7 @@ state and the stores (graph snapshots, human tasks, audit trail, delivery summar
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -45,27 +46,26 @@ def phase_timeline(coord: dict[str, Any]) -> list[dict[str, Any]]:
 
 def graph_views(adapters: Any, tenant: str, project: str) -> list[dict[str, Any]]:
     """Every flow's graph with node statuses, attempts and durations."""
-    out, token = [], None
-    while True:
-        items, token = adapters.graphs.list_snapshots(tenant, project, continuation=token)
-        for item in items:
-            snap = item["snapshot"]
-            nodes = [_node(n) for n in (snap.get("graph") or {}).get("nodes", [])]
-            out.append(
-                {
-                    "flowId": item["flowId"],
-                    "name": snap.get("flow"),
-                    "instanceId": snap.get("instanceId", item["flowId"]),
-                    "key": snap.get("key", ""),
-                    "phase": snap.get("phase"),
-                    "status": snap.get("status", "Running"),
-                    "progress": snap.get("progress"),
-                    "updatedAt": snap.get("updatedAt"),
-                    "nodes": nodes,
-                }
-            )
-        if not token:
-            return out
+    out = []
+    for item in all_pages(
+        lambda token: adapters.graphs.list_snapshots(tenant, project, continuation=token)
+    ):
+        snap = item["snapshot"]
+        nodes = [_node(n) for n in (snap.get("graph") or {}).get("nodes", [])]
+        out.append(
+            {
+                "flowId": item["flowId"],
+                "name": snap.get("flow"),
+                "instanceId": snap.get("instanceId", item["flowId"]),
+                "key": snap.get("key", ""),
+                "phase": snap.get("phase"),
+                "status": snap.get("status", "Running"),
+                "progress": snap.get("progress"),
+                "updatedAt": snap.get("updatedAt"),
+                "nodes": nodes,
+            }
+        )
+    return out
 
 
 def _node(n: dict[str, Any]) -> dict[str, Any]:
@@ -104,18 +104,34 @@ def duration_ms(start: str | None, end: str | None) -> float | None:
 
 
 def audit_records(adapters: Any, tenant: str, project: str, **filters: Any) -> list[dict]:
-    out, token = [], None
-    while True:
-        page, token = adapters.audit.query(
-            tenant,
-            project,
-            continuation=token,
-            limit=PAGE,
-            **{k: v for k, v in filters.items() if v},
+    """The audit trail, filtered (at most about 5,000 rows: whole pages of ``PAGE``)."""
+    out: list[dict] = []
+    wanted = {k: v for k, v in filters.items() if v}
+    for page in pages(
+        lambda token: adapters.audit.query(
+            tenant, project, continuation=token, limit=PAGE, **wanted
         )
+    ):
         out.extend(page)
-        if not token or len(out) >= 5000:
-            return out
+        if len(out) >= 5000:
+            break
+    return out
+
+
+def pages(fetch: Callable[[str | None], tuple[list[Any], str | None]]) -> Iterator[list[Any]]:
+    """Every page of a listing that answers ``(items, continuation)`` for a continuation."""
+    token: str | None = None
+    while True:
+        page, token = fetch(token)
+        yield page
+        if not token:
+            return
+
+
+def all_pages(fetch: Callable[[str | None], tuple[list[Any], str | None]]) -> Iterator[Any]:
+    """Every item of every page (see :func:`pages`)."""
+    for page in pages(fetch):
+        yield from page
 
 
 def progress_of(graphs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,7 +240,7 @@ class EventRouter:
     async def _tenant_problem(self, event: EventEnvelope) -> tuple[str | None, str | None]:
         """(why the event is refused, the project's owner tenant when another one) or
         (None, None)."""
-        allowed = [t.strip() for t in os.environ.get("PODIUM_TENANTS", "").split(",") if t.strip()]
+        allowed = self.adapters.settings.tenants
         if allowed and event.tenant_id not in allowed:
             return f"tenant {event.tenant_id!r} is not served by this deployment", None
         state = await self._coordinator_state(event.project_id)
