@@ -43,9 +43,16 @@ def adapters() -> Adapters:
     every activity call; the cache key is a cheap fingerprint of the ``PODIUM_*`` variables
     that select implementations, so a changed setting (a test, a new host) builds afresh."""
     broker = _host_broker()
-    fingerprint = (tuple(sorted((k, v) for k, v in os.environ.items()
-                                if k.startswith(("PODIUM_", "COSMOS_", "SERVICEBUS_",
-                                                 "KEYVAULT_", "ARTIFACTS_")))), id(broker))
+    fingerprint = (
+        tuple(
+            sorted(
+                (k, v)
+                for k, v in os.environ.items()
+                if k.startswith(("PODIUM_", "COSMOS_", "SERVICEBUS_", "KEYVAULT_", "ARTIFACTS_"))
+            )
+        ),
+        id(broker),
+    )
     with _lock:
         cached = _fast.get(fingerprint)
     if cached is not None:
@@ -70,6 +77,35 @@ def workspace(tenant_id: str, project_id: str) -> str:
 
 def metrics():
     return get_metrics()
+
+
+def job_event(
+    job: dict[str, Any],
+    event_type: str,
+    payload: dict[str, Any],
+    *,
+    event_id: str,
+    timestamp: str | None = None,
+    origin: str | None = None,
+    microservice_id: str | None = None,
+) -> dict[str, Any]:
+    """An event envelope of the flow ``job`` belongs to (trace, tenant, project, source flow).
+    The caller derives ``event_id`` from stable inputs, so a retried activity republishes the
+    same id and the broker's duplicate detection drops it."""
+    event: dict[str, Any] = {
+        "eventType": event_type,
+        "eventId": event_id,
+        "traceId": job["traceId"],
+        "tenantId": job["tenantId"],
+        "projectId": job["projectId"],
+        "source": job["flow"],
+        "origin": origin or job["flowInstanceId"],
+        "payload": payload,
+        "timestamp": timestamp or job["at"],
+    }
+    if microservice_id is not None:
+        event["microserviceId"] = microservice_id
+    return event
 
 
 def publish(

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from activities._runtime import adapters, audit, log, metrics, publish
+from activities._runtime import adapters, audit, job_event, log, metrics, publish
 from podium.coordination.ids import stable_uuid
 from podium.runtime.project_view import all_pages, duration_ms
 
@@ -34,17 +34,12 @@ def deliver(job: dict[str, Any], decision: dict[str, Any]) -> dict[str, Any]:
     summary.update(artifacts=artifacts, export=EXPORT_PATH, exportBytes=len(export))
     a.deliveries.put({**summary, "deliveryId": project})
     publish(
-        {
-            "eventType": "ProjectDeliveryComplete",
-            "eventId": stable_uuid(project, "ProjectDeliveryComplete"),
-            "traceId": job["traceId"],
-            "tenantId": tenant,
-            "projectId": project,
-            "source": job["flow"],
-            "origin": job["flowInstanceId"],
-            "timestamp": job["at"],
-            "payload": {"completedAt": job["at"], "deliveryArtifacts": artifacts[:200]},
-        }
+        job_event(
+            job,
+            "ProjectDeliveryComplete",
+            {"completedAt": job["at"], "deliveryArtifacts": artifacts[:200]},
+            event_id=stable_uuid(project, "ProjectDeliveryComplete"),
+        )
     )
     audit(
         job,

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from activities import bp
-from activities._runtime import adapters, audit, metrics, publish, workspace
+from activities._runtime import adapters, audit, job_event, metrics, publish, workspace
 from podium import topology
 from podium.coordination.ids import stable_uuid
 from podium.domain import DEFAULT_TIMEOUTS
@@ -26,36 +26,33 @@ def dispatch_agent_task(job: dict[str, Any]) -> dict[str, Any]:
     agent, attempt = job["agentId"], job["attempt"]
     dispatch_id = job["taskInstanceId"]
     record = adapters().projects.get(job["tenantId"], job["projectId"]) or {}
-    envelope = {
-        "eventType": "AgentTaskScheduled",
-        "eventId": stable_uuid(dispatch_id, "scheduled", agent, attempt),
-        "traceId": job["traceId"],
-        "tenantId": job["tenantId"],
-        "projectId": job["projectId"],
-        "source": job["flow"],
-        "origin": f"{job['flow']}:{job['phase']}:{task['taskId']}",
-        "timestamp": job["at"],
-        "payload": {
-            "taskId": dispatch_id,
-            "graphTaskId": task["taskId"],
-            "agentId": agent,
-            "taskType": task["type"],
-            "inputs": _inputs(task, record),
-            "upstream": job.get("upstream") or {},
-            "templates": task.get("templates") or [],
-            "phase": job["phase"],
-            "attempt": attempt,
-            "timeoutSec": task.get("timeoutSec")
-            or (job.get("defaults") or {}).get("timeoutSec")
-            or DEFAULT_TIMEOUTS.task_sec,
-            "instanceId": dispatch_id,
-            "flow": job["flow"],
-            "flowInstanceId": job["flowInstanceId"],
-            "flowId": job["flowInstanceId"],
-            "config": _config(record),
-            "workspace": workspace(job["tenantId"], job["projectId"]),
-        },
+    payload = {
+        "taskId": dispatch_id,
+        "graphTaskId": task["taskId"],
+        "agentId": agent,
+        "taskType": task["type"],
+        "inputs": _inputs(task, record),
+        "upstream": job.get("upstream") or {},
+        "templates": task.get("templates") or [],
+        "phase": job["phase"],
+        "attempt": attempt,
+        "timeoutSec": task.get("timeoutSec")
+        or (job.get("defaults") or {}).get("timeoutSec")
+        or DEFAULT_TIMEOUTS.task_sec,
+        "instanceId": dispatch_id,
+        "flow": job["flow"],
+        "flowInstanceId": job["flowInstanceId"],
+        "flowId": job["flowInstanceId"],
+        "config": _config(record),
+        "workspace": workspace(job["tenantId"], job["projectId"]),
     }
+    envelope = job_event(
+        job,
+        "AgentTaskScheduled",
+        payload,
+        event_id=stable_uuid(dispatch_id, "scheduled", agent, attempt),
+        origin=f"{job['flow']}:{job['phase']}:{task['taskId']}",
+    )
     bound = _bind_secrets(job, task, envelope["payload"])
     if bound:
         envelope["payload"]["boundSecrets"] = bound  # names only: values never leave here

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from activities import bp
-from activities._runtime import adapters, audit, log, metrics, publish
+from activities._runtime import adapters, audit, job_event, log, metrics, publish
 from podium.adapters.ports import ConcurrencyError
 from podium.coordination.ids import stable_uuid
 from podium.domain import ExecutionGraph, OrchestrationTask, TaskStatus
@@ -470,18 +470,13 @@ def _event(
     # de-duplicates): a cascade is keyed by its phase, because the bootstrap flow advances the
     # project twice (Initialization -> Planning, Planning -> Assembly) and cascades each time.
     key = payload.get("microserviceId") or payload.get("to") or payload.get("phase") or ""
-    return {
-        "eventType": event_type,
-        "eventId": stable_uuid(job["flowInstanceId"], event_type, key),
-        "traceId": job["traceId"],
-        "tenantId": job["tenantId"],
-        "projectId": job["projectId"],
-        "source": job["flow"],
-        "origin": job["flowInstanceId"],
-        "microserviceId": microservice_id,
-        "payload": payload,
-        "timestamp": job["at"],
-    }
+    return job_event(
+        job,
+        event_type,
+        payload,
+        microservice_id=microservice_id,
+        event_id=stable_uuid(job["flowInstanceId"], event_type, key),
+    )
 
 
 def _tkey(transition: dict[str, Any]) -> str:

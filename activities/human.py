@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from activities import bp
-from activities._runtime import adapters, audit, log, metrics, publish
+from activities._runtime import adapters, audit, job_event, log, metrics, publish
 from podium.adapters.ports import AlreadyAnsweredError
 from podium.coordination.ids import human_task_id, stable_uuid
 from podium.observability import traced
@@ -115,14 +115,10 @@ def expire_human_task(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _event(job: dict[str, Any], event_type: str, payload: dict[str, Any], key: str) -> dict:
-    return {
-        "eventType": event_type,
-        "eventId": stable_uuid(job["taskInstanceId"], event_type, key),
-        "traceId": job["traceId"],
-        "tenantId": job["tenantId"],
-        "projectId": job["projectId"],
-        "source": job["flow"],
-        "origin": job["flowInstanceId"],
-        "payload": payload,
-        "timestamp": job.get("requestedAt") or job.get("at"),
-    }
+    return job_event(
+        job,
+        event_type,
+        payload,
+        event_id=stable_uuid(job["taskInstanceId"], event_type, key),
+        timestamp=job.get("requestedAt") or job.get("at"),
+    )
